@@ -261,13 +261,13 @@ func (s *streamsService) storeError(t trailerSetter, err error) error {
 
 // readRequest is a parsed ReadReq.
 type readRequest struct {
-	stream       string // empty for $all
-	backwards    bool
-	count        uint64
-	subscription bool
-	resolveLinks bool
-	stringIDs    bool
-	filter       *eventFilter
+	stream          string // empty for $all
+	backwards       bool
+	count           uint64
+	subscription    bool
+	resolveLinks    bool
+	stringIDs       bool
+	filter          *eventFilter
 	checkpointEvery uint64
 
 	// Starting point: for a stream, a revision; for $all, a position.

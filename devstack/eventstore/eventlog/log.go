@@ -83,6 +83,7 @@ func Open(opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var err error
 	pebbleOpts := &pebble.Options{
 		Logger:             pebbleLogger{logger},
 		MemTableSize:       64 << 20,
@@ -94,6 +95,13 @@ func Open(opts Options) (*Log, error) {
 		pebbleOpts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	pebbleOpts.EnsureDefaults()
+	var tail walTail
+	var tailKnown bool
+	if opts.Dir != "" {
+		if tail, tailKnown, err = inspectWALTail(opts.Dir); err != nil {
+			logger.Warn("event store: could not inspect the write-ahead log before opening", "error", err)
+		}
+	}
 	dir := opts.Dir
 	if dir == "" {
 		pebbleOpts.FS = vfs.NewMem()
@@ -104,10 +112,12 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
 	}
 	l := &Log{
-		db:        db,
-		logger:    logger,
-		now:       opts.Now,
-		requests:  make(chan *request, 1024),
+		db:     db,
+		logger: logger,
+		now:    opts.Now,
+		// Unbuffered: a request is either taken by the writer or refused
+		// once closing, never left in a buffer nobody reads.
+		requests:  make(chan *request),
 		maxBatch:  opts.MaxBatchBytes,
 		closing:   make(chan struct{}),
 		writerEnd: make(chan struct{}),
@@ -118,7 +128,7 @@ func Open(opts Options) (*Log, error) {
 	if l.maxBatch <= 0 {
 		l.maxBatch = 8 << 20
 	}
-	head, err := l.recover(opts.Dir != "")
+	head, err := l.recover(opts.Dir != "", tail, tailKnown)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -133,7 +143,7 @@ func Open(opts Options) (*Log, error) {
 // record that is not whole, so a write torn by a crash is discarded there;
 // such a write was never acknowledged, because acknowledgement waits for the
 // sync. What remains is all-or-nothing per group commit.
-func (l *Log) recover(onDisk bool) (uint64, error) {
+func (l *Log) recover(onDisk bool, tail walTail, tailKnown bool) (uint64, error) {
 	head, err := l.lastPosition()
 	if err != nil {
 		return 0, err
@@ -146,10 +156,16 @@ func (l *Log) recover(onDisk bool) (uint64, error) {
 			return 0, fmt.Errorf("eventlog: clear shutdown marker: %w", err)
 		}
 	case errors.Is(err, pebble.ErrNotFound):
-		if onDisk && head > 0 {
-			l.logger.Warn("event store: the previous run did not shut down cleanly; "+
-				"recovered from the write-ahead log, discarding any torn, unacknowledged write at its tail",
-				"last_position", head)
+		if !onDisk || head == 0 {
+			break
+		}
+		if tailKnown && tail.torn {
+			l.logger.Warn("event store: the previous run did not shut down cleanly; the write-ahead log ended in a torn "+
+				"write (cut short by the crash, so never acknowledged): discarded it and recovered everything before it",
+				"last_position", head, "wal", tail.file, "last_whole_record_at", tail.valid, "file_bytes", tail.size)
+		} else {
+			l.logger.Warn("event store: the previous run did not shut down cleanly; recovered from the write-ahead log "+
+				"(it ended on a whole record: nothing torn)", "last_position", head)
 		}
 	default:
 		return 0, fmt.Errorf("eventlog: read shutdown marker: %w", err)
@@ -233,7 +249,7 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// waitWrite hands a request to the writer and waits for its outcome.
+// submit hands a request to the writer and waits for its outcome.
 func (l *Log) submit(ctx context.Context, r *request) error {
 	if errp := l.failed.Load(); errp != nil {
 		return *errp

@@ -211,11 +211,11 @@ type writer struct {
 
 	// Per group: the state of every stream touched, as it will be once the
 	// batch commits, and the event IDs written in this batch.
-	batch    *pebble.Batch
-	streams  map[string]*streamInfo
-	dirty    map[string]bool
-	newIDs   map[string]uint64
-	events   []Event
+	batch          *pebble.Batch
+	streams        map[string]*streamInfo
+	dirty          map[string]bool
+	newIDs         map[string]uint64
+	events         []Event
 	counterChanged bool
 }
 
