@@ -79,8 +79,11 @@ func New(cfg Config) (*Server, error) {
 		// The official clients ping every 10 s, with or without calls.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		// One message carries one event: allow an event as large as an append.
-		grpc.MaxRecvMsgSize(maxAppend + 64<<10),
+		// One message carries one event. gRPC refuses a message over this
+		// limit with an error of its own before the Append handler sees it,
+		// so leave room above the append limit for the store to refuse
+		// oversized events itself, saying which limit they broke.
+		grpc.MaxRecvMsgSize(max(4*maxAppend, 16<<20)),
 		grpc.UnknownServiceHandler(unimplemented),
 	}
 	if cfg.TLS != nil {

@@ -63,9 +63,7 @@ func (s *streamsService) Append(stream streams.Streams_AppendServer) error {
 		}
 		size += proto.Size(msg)
 		if size > s.maxAppendSize {
-			// Stop reading at once: the rest of an oversized append is never held.
-			stream.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(s.maxAppendSize)))
-			return status.Errorf(codes.InvalidArgument, "maximum append size of %d bytes exceeded", s.maxAppendSize)
+			return s.appendTooLarge(stream)
 		}
 		e, err := proposedEvent(msg.GetId(), msg.GetMetadata(), msg.GetCustomMetadata(), msg.GetData())
 		if err != nil {
@@ -94,6 +92,23 @@ func (s *streamsService) Append(stream streams.Streams_AppendServer) error {
 	}
 	return stream.SendAndClose(&streams.AppendResp{Result: &streams.AppendResp_Success_{Success: success}})
 }
+
+// appendTooLarge refuses an append over the maximum size as EventStoreDB
+// does. The rest of the append is read and dropped (never held), so that the
+// client, which sends every event before asking for the outcome, gets this
+// answer rather than a broken stream.
+func (s *streamsService) appendTooLarge(stream streams.Streams_AppendServer) error {
+	for drained := 0; drained < maxDrainedAppendMessages; drained++ {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	stream.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(s.maxAppendSize)))
+	return status.Errorf(codes.InvalidArgument, "maximum append size of %d bytes exceeded", s.maxAppendSize)
+}
+
+// maxDrainedAppendMessages bounds how long a refused append is read on.
+const maxDrainedAppendMessages = 100_000
 
 func expectedFromAppend(opts *streams.AppendReq_Options) (eventlog.Expected, error) {
 	switch v := opts.GetExpectedStreamRevision().(type) {

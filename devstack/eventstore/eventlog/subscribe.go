@@ -106,10 +106,13 @@ func (s *Subscription) Next(ctx context.Context) (Update, error) {
 			s.buf = events
 			return Update{Events: events, Position: s.pos}, nil
 		}
-		if inMemory {
+		// Catching up reads the stream from disk, where its metadata ($tb,
+		// $maxCount, $maxAge, soft deletion) applies exactly as for a read;
+		// once live, the window only holds events newer than any of that.
+		if inMemory && s.live {
 			events, err = s.fromWindow(events)
 		} else {
-			events, err = s.fromDisk(head, events)
+			events, err = s.fromDisk(head, events[:0])
 		}
 		s.buf = events
 		if len(events) > 0 || err != nil {
