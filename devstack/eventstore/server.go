@@ -85,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		// oversized events itself, saying which limit they broke.
 		grpc.MaxRecvMsgSize(max(4*maxAppend, 16<<20)),
 		grpc.UnknownServiceHandler(unimplemented),
+		grpc.ForceServerCodecV2(newPassThroughCodec()),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))

@@ -552,17 +552,16 @@ func sendCheckpoint(stream streams.Streams_ReadServer, pos uint64) error {
 const linkEventType = "$>"
 
 func (s *streamsService) sendEvent(stream streams.Streams_ReadServer, r *readRequest, e *eventlog.Event) error {
-	read := &streams.ReadResp_ReadEvent{
-		Event:    recordedEvent(e, r.stringIDs),
-		Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position},
-	}
 	if r.resolveLinks && e.Type == linkEventType {
 		if target, ok := s.resolveLink(e.Data); ok {
-			read.Link = read.Event
-			read.Event = recordedEvent(&target, r.stringIDs)
+			return stream.Send(&streams.ReadResp{Content: &streams.ReadResp_Event{Event: &streams.ReadResp_ReadEvent{
+				Event:    recordedEvent(&target, r.stringIDs),
+				Link:     recordedEvent(e, r.stringIDs),
+				Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position},
+			}}})
 		}
 	}
-	return stream.Send(&streams.ReadResp{Content: &streams.ReadResp_Event{Event: read}})
+	return stream.SendMsg(encodeReadEvent(e, r.stringIDs)) // see wire.go
 }
 
 func (s *streamsService) resolveLink(data []byte) (eventlog.Event, bool) {
@@ -596,10 +595,10 @@ func recordedEvent(e *eventlog.Event, stringIDs bool) *streams.ReadResp_ReadEven
 		PreparePosition:  e.Position,
 		CommitPosition:   e.Position,
 		Metadata: map[string]string{
-			"type":         e.Type,
-			"content-type": e.ContentType,
+			metadataKeyType:        e.Type,
+			metadataKeyContentType: e.ContentType,
 			// .NET ticks (100 ns) since the Unix epoch, in decimal.
-			"created": strconv.FormatInt(e.Created/100, 10),
+			metadataKeyCreated: strconv.FormatInt(e.Created/nanosecondsPerTick, 10),
 		},
 		CustomMetadata: e.Metadata,
 		Data:           e.Data,

@@ -58,10 +58,14 @@ type config struct {
 	strict      bool
 	busyLimit   float64
 	busyRetries int
+	idleWait    time.Duration
 }
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		var below errBelow
 		if errors.As(err, &below) {
 			fmt.Fprintln(os.Stderr, "eventstore-bench:", err)
@@ -90,6 +94,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase (client and server: same process) to PREFIX.PHASE.pprof")
 	fs.Float64Var(&cfg.busyLimit, "busy-limit", 0.3, "CPU cores other processes may use during a run before it is discarded and made again")
 	fs.IntVar(&cfg.busyRetries, "busy-retries", 2, "times a run is made again when other processes were busy (0: never)")
+	fs.DurationVar(&cfg.idleWait, "idle-wait", 90*time.Second, "total time to wait, before measurements, for other processes to quieten (at most 10 s each; 0: never)")
 	fs.BoolVar(&cfg.strict, "strict", false, "exit with status 2 when a figure is below its target")
 	if err := fs.Parse(args); err != nil {
 		return err

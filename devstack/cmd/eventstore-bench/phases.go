@@ -27,6 +27,7 @@ type bench struct {
 	fillEvents, readEvents                   uint64
 	storeBytes                               int64
 	discarded                                int
+	idleWaited                               time.Duration
 }
 
 func (b *bench) measure(ctx context.Context) error {
@@ -71,12 +72,27 @@ func (b *bench) phase(name string, fn func() error) error {
 	return err
 }
 
-// runs measures -runs times. Each measurement returns the line that
-// describes it and a function that records its figures. A measurement
-// during which other processes took more than -busy-limit CPU cores is made
-// again, at most -busy-retries times per run, and the run keeps the attempt
-// that other processes disturbed least.
-func (b *bench) runs(measure func() (line string, record func(), err error)) error {
+// waitIdle waits, at most 10 s and within what is left of -idle-wait, until
+// other processes use no more than -busy-limit CPU cores.
+func (b *bench) waitIdle() {
+	limit := min(10*time.Second, b.cfg.idleWait-b.idleWaited)
+	start := time.Now()
+	for time.Since(start) < limit {
+		a := sampleCPU()
+		time.Sleep(250 * time.Millisecond)
+		if u := cpuSince(a); !u.ok || u.others <= b.cfg.busyLimit {
+			break
+		}
+	}
+	b.idleWaited += time.Since(start)
+}
+
+// runs measures -runs times, each after waitIdle. Each measurement returns
+// the line that describes it and a function that records its figures. A
+// measurement during which other processes took more than -busy-limit CPU
+// cores is made again, at most retries times per run, and the run keeps the
+// attempt that other processes disturbed least.
+func (b *bench) runs(retries int, measure func() (line string, record func(), err error)) error {
 	type attempt struct {
 		line   string
 		record func()
@@ -86,6 +102,7 @@ func (b *bench) runs(measure func() (line string, record func(), err error)) err
 		var best *attempt
 		retried := false
 		for n := 0; ; n++ {
+			b.waitIdle()
 			cpu := sampleCPU()
 			line, record, err := measure()
 			if err != nil {
@@ -95,7 +112,7 @@ func (b *bench) runs(measure func() (line string, record func(), err error)) err
 			if best == nil || a.use.others < best.use.others {
 				best = a
 			}
-			if !a.use.ok || a.use.others <= b.cfg.busyLimit || n >= b.cfg.busyRetries {
+			if !a.use.ok || a.use.others <= b.cfg.busyLimit || n >= retries {
 				break
 			}
 			b.discarded++
@@ -120,7 +137,7 @@ func (b *bench) measureFsync() error {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("\n1a. raw fsync: one writer, 4 KiB write + fsync in a loop, in %s\n", dir)
-	return b.runs(func() (string, func(), error) {
+	return b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 		r, err := fsyncRun(dir, b.cfg.duration)
 		if err != nil {
 			return "", nil, err
@@ -153,7 +170,7 @@ func (b *bench) measureBareAppend(ctx context.Context) error {
 	if _, err := bareAppendRun(ctx, clients, b.cfg.writers, b.cfg.duration/10, b.cfg.payload); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	return b.runs(func() (string, func(), error) {
+	return b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 		r, err := bareAppendRun(ctx, clients, b.cfg.writers, b.cfg.duration, b.cfg.payload)
 		if err != nil {
 			return "", nil, err
@@ -183,7 +200,7 @@ func (b *bench) measureBareRead(ctx context.Context) error {
 	if _, _, err := bareReadRun(ctx, c, min(n, 50_000)); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	return b.runs(func() (string, func(), error) {
+	return b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 		got, elapsed, err := bareReadRun(ctx, c, n)
 		if err != nil {
 			return "", nil, err
@@ -240,7 +257,7 @@ func (b *bench) storeAppend(ctx context.Context, s *store) error {
 			return fmt.Errorf("append warm-up: %w", err)
 		}
 		run := 0
-		err := b.runs(func() (string, func(), error) {
+		err := b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 			run++
 			r, err := s.appendRun(ctx, fmt.Sprintf("append-%d-run%d", w, run), w, cfg.duration, cfg.payload, cfg.exact)
 			if err != nil {
@@ -266,7 +283,9 @@ func (b *bench) storeFill(ctx context.Context, s *store) error {
 	fmt.Printf("2b. fill: %s events already written; at least %s more in appends of %d events, %d writers, %d run(s) of %s events\n",
 		group(float64(s.written.Load())), group(float64(batches*cfg.fillBatch)), cfg.fillBatch, cfg.fillWriters, cfg.runs, group(float64(perRun*cfg.fillBatch)))
 	perStream := make([]uint64, cfg.fillWriters)
-	err := b.runs(func() (string, func(), error) {
+	// A fill run writes its events whatever: it is never made again, so the
+	// store holds about -events events.
+	err := b.runs(0, func() (string, func(), error) {
 		r, err := s.fillRun(ctx, cfg.fillWriters, perRun, cfg.fillBatch, cfg.payload, cfg.exact, perStream)
 		if err != nil {
 			return "", nil, err
@@ -293,7 +312,7 @@ func (b *bench) storeFill(ctx context.Context, s *store) error {
 
 func (b *bench) storeRead(ctx context.Context, s *store, want, head uint64) error {
 	fmt.Printf("2c. read $all forwards from the start, count = all (%s events), official client ReadAll\n", group(float64(want)))
-	return b.runs(func() (string, func(), error) {
+	return b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 		n, elapsed, err := s.readAllRun(ctx, want, head)
 		if err != nil {
 			return "", nil, err
@@ -306,7 +325,7 @@ func (b *bench) storeRead(ctx context.Context, s *store, want, head uint64) erro
 
 func (b *bench) storeSubscribe(ctx context.Context, s *store, want, head uint64) error {
 	fmt.Printf("2d. catch-up subscription to $all from the start until the last event (%s events), official client SubscribeToAll\n", group(float64(want)))
-	return b.runs(func() (string, func(), error) {
+	return b.runs(b.cfg.busyRetries, func() (string, func(), error) {
 		n, elapsed, err := s.subscribeRun(ctx, want, head)
 		if err != nil {
 			return "", nil, err

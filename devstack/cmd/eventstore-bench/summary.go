@@ -83,8 +83,11 @@ func (b *bench) summary(total time.Duration) int {
 		fmt.Printf("\nstore: %s events, %.1f MiB on disk (%.0f bytes/event); ratio = median ÷ target (for latency ≤ 1.00× passes)\n",
 			group(float64(b.fillEvents)), float64(b.storeBytes)/(1<<20), float64(b.storeBytes)/float64(b.fillEvents))
 	}
+	if b.idleWaited >= time.Second {
+		fmt.Printf("waited %s in all for other processes to quieten before measurements\n", b.idleWaited.Round(time.Second))
+	}
 	if b.discarded > 0 {
-		fmt.Printf("%d measurement(s) were made again because other processes used more than %.2f CPU cores; each run kept its least disturbed attempt\n",
+		fmt.Printf("%d measurement(s) were made again because other processes used more than %.2f CPU cores; each run kept its least disturbed attempt (fill runs are never made again)\n",
 			b.discarded, b.cfg.busyLimit)
 	}
 	if othersMax > b.cfg.busyLimit {

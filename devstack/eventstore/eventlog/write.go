@@ -366,7 +366,7 @@ func (w *writer) append(r *request) error {
 	if s != nil && s.tombstoned {
 		return &StreamDeletedError{Stream: r.stream}
 	}
-	if len(r.events) > 0 && s != nil {
+	if len(r.events) > 0 && s != nil && mayBeWritten(s, r.expected) {
 		if done, err := w.idempotent(r, s); done || err != nil {
 			return err
 		}
@@ -441,6 +441,21 @@ func (w *writer) idempotent(r *request, s *streamInfo) (bool, error) {
 	}
 	r.result = AppendResult{LastRevision: int64(last), Position: pos}
 	return true, nil
+}
+
+// mayBeWritten tells whether an append could already be in the stream. With
+// an exact expectation its first event belongs at the next revision after the
+// expected one, so unless the stream has gone past that revision there is
+// nothing to look up: the common case of a command appending at the revision
+// it loaded costs no event-ID lookup.
+func mayBeWritten(s *streamInfo, exp Expected) bool {
+	switch exp.Kind {
+	case ExpectRevision:
+		return s.next > exp.Revision+1
+	case ExpectNoStream:
+		return s.next > 0
+	}
+	return true
 }
 
 func (w *writer) eventRevision(id uuid.UUID, streamID uint64) (uint64, bool, error) {
