@@ -7,13 +7,23 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := devstack
+MODULES := gen devstack
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
 GO ?= go
 
-.PHONY: run test lint generate bench bench-eventstore tidy
+# Code generation tools, pinned, installed into .bin/ by `make tools`.
+BIN                   := $(CURDIR)/.bin
+BUF_VERSION           := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION  := v2.33.0
+BUF   := $(BIN)/buf
+TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
+         $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
+
+.PHONY: run test lint proto-check generate tools bench bench-eventstore
 
 ## run: start the event store on $(EVENTSTORE_ADDR), keeping data in $(DATA)/eventstore (Ctrl-C stops it)
 run:
@@ -26,8 +36,8 @@ test: lint
 		(cd $$m && $(GO) test -race -count=1 -timeout 10m ./...); \
 	done
 
-## lint: gofmt, go vet and tidy go.mod files
-lint:
+## lint: buf lint, buf breaking, generated code fresh, gofmt, go vet and tidy go.mod files
+lint: proto-check
 	@unformatted=$$(gofmt -l $(MODULES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
@@ -37,9 +47,36 @@ lint:
 			echo "$$m: go.mod/go.sum were not tidy (now fixed: commit them)"; exit 1; fi); \
 	done
 
-## generate: regenerate generated code
-generate:
-	@for m in $(MODULES); do (cd $$m && $(GO) generate ./...); done
+## generate: regenerate gen/ from proto/ with the pinned plugins
+generate: $(TOOLS)
+	PATH="$(BIN):$$PATH" $(BUF) generate
+
+## proto-check: the contract is lint-clean, compatible with main, and gen/ is what it generates
+proto-check: $(TOOLS)
+	$(BUF) lint
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
+		$(BUF) breaking --against '.git#branch=main'; fi
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	PATH="$(BIN):$$PATH" $(BUF) generate -o "$$tmp"; \
+	if ! diff -r -q -x go.mod -x go.sum -x doc.go "$$tmp/gen" gen; then \
+		echo "gen/ is stale: run 'make generate' and commit the result"; exit 1; fi
+
+## tools: install the pinned code generation tools into .bin/
+tools: $(TOOLS)
+
+$(BIN)/.buf-$(BUF_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION):
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GRPC_VERSION)
+	@touch $@
+$(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION) \
+		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+	@touch $@
 
 ## bench: every benchmark
 bench: bench-eventstore
