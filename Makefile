@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen devstack
+MODULES := gen platform devstack command-service
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 

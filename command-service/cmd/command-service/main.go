@@ -1,0 +1,87 @@
+// Command command-service serves the loan commands over gRPC and REST and
+// runs the process managers, on EventStoreDB (or the embedded store).
+//
+//	command-service -grpc-addr 127.0.0.1:8081 -http-addr 127.0.0.1:8080 -eventstore 'esdb://127.0.0.1:2113?tls=false'
+//
+// Every flag may also come from the environment variable in its usage text.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/loanflow/loans/command-service/internal/domain"
+	"github.com/loanflow/loans/command-service/internal/service"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "command-service:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return fallback
+}
+
+func envInt(name string, fallback int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return fallback
+}
+
+func run(args []string) error {
+	limits := domain.DefaultLimits()
+	fs := flag.NewFlagSet("command-service", flag.ContinueOnError)
+	grpcAddr := fs.String("grpc-addr", env("COMMAND_GRPC_ADDR", "127.0.0.1:8081"), "gRPC listen address (COMMAND_GRPC_ADDR)")
+	httpAddr := fs.String("http-addr", env("COMMAND_HTTP_ADDR", "127.0.0.1:8080"), "REST gateway listen address (COMMAND_HTTP_ADDR)")
+	eventStore := fs.String("eventstore", env("EVENTSTORE_URL", "esdb://127.0.0.1:2113?tls=false"), "EventStoreDB connection string (EVENTSTORE_URL)")
+	maxAmount := fs.Int64("max-amount", envInt("LOAN_MAX_AMOUNT", limits.MaxAmount), "largest amount a loan may ask for (LOAN_MAX_AMOUNT)")
+	maxDuration := fs.Int64("max-duration", envInt("LOAN_MAX_DURATION", int64(limits.MaxDuration)), "longest duration in months (LOAN_MAX_DURATION)")
+	processManagers := fs.Bool("process-managers", env("COMMAND_PROCESS_MANAGERS", "true") == "true", "run the process managers in this process (COMMAND_PROCESS_MANAGERS)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	if *maxDuration <= 0 || *maxDuration > 1<<31-1 {
+		return fmt.Errorf("-max-duration %d is out of range", *maxDuration)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "command-service")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	svc, err := service.Start(ctx, service.Config{
+		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, EventStore: *eventStore, Logger: logger,
+		Limits:          domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
+		ProcessManagers: *processManagers,
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("command service: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	if err := svc.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	logger.Info("command service: stopped")
+	return nil
+}

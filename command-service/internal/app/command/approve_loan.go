@@ -1,0 +1,12 @@
+package command
+
+import (
+	"context"
+
+	"github.com/loanflow/loans/command-service/internal/domain"
+)
+
+// ApproveLoan approves an application whose review is pending.
+func (c *Commands) ApproveLoan(ctx context.Context, cmd domain.ApproveLoan, meta Meta) (Result, error) {
+	return execute[domain.LoanReview](ctx, c, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta, false)
+}

@@ -1,0 +1,13 @@
+package command
+
+import (
+	"context"
+
+	"github.com/loanflow/loans/command-service/internal/domain"
+)
+
+// RequestLoan opens a loan application.
+func (c *Commands) RequestLoan(ctx context.Context, cmd domain.RequestLoan, meta Meta) (Result, error) {
+	cmd.Limits = c.limits
+	return execute[domain.LoanRequest](ctx, c, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta, true)
+}

@@ -1,0 +1,12 @@
+package command
+
+import (
+	"context"
+
+	"github.com/loanflow/loans/command-service/internal/domain"
+)
+
+// SignContract signs a contract awaiting signature.
+func (c *Commands) SignContract(ctx context.Context, cmd domain.SignContract, meta Meta) (Result, error) {
+	return execute[domain.LoanContract](ctx, c, domain.LoanContractStream(cmd.ApplicationID), cmd, meta, false)
+}

@@ -1,0 +1,12 @@
+package command
+
+import (
+	"context"
+
+	"github.com/loanflow/loans/command-service/internal/domain"
+)
+
+// SubmitLoanRequest submits an application for review.
+func (c *Commands) SubmitLoanRequest(ctx context.Context, cmd domain.SubmitLoanRequest, meta Meta) (Result, error) {
+	return execute[domain.LoanRequest](ctx, c, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta, false)
+}

@@ -1,0 +1,103 @@
+package ports
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/loanflow/loans/command-service/internal/app/command"
+	"github.com/loanflow/loans/command-service/internal/domain"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of every refusal.
+const ErrorDomain = "loans.v1"
+
+// Reasons the ports themselves give (the domain's are in package domain).
+const (
+	ReasonInvalidUUID         = "LOAN_APPLICATION_UUID_INVALID"
+	ReasonInvalidCommandID    = "COMMAND_ID_INVALID"
+	ReasonConcurrencyConflict = "CONCURRENCY_CONFLICT"
+	ReasonUnavailable         = "EVENT_STORE_UNAVAILABLE"
+	ReasonDeadline            = "DEADLINE_EXCEEDED"
+)
+
+// codeOfKind is the one table from the domain's error kinds to gRPC codes.
+// The REST gateway then maps codes to HTTP statuses (httpStatus).
+var codeOfKind = map[domain.Kind]codes.Code{
+	domain.KindInvalidArgument:    codes.InvalidArgument,
+	domain.KindFailedPrecondition: codes.FailedPrecondition,
+	domain.KindAlreadyExists:      codes.AlreadyExists,
+	domain.KindNotFound:           codes.NotFound,
+}
+
+// toStatus turns any error of the use cases into the status a client gets.
+// Only unexpected errors are logged: refusals are answers, not failures.
+func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
+	var derr *domain.Error
+	switch {
+	case errors.As(err, &derr):
+		code, ok := codeOfKind[derr.Kind]
+		if !ok {
+			code = codes.InvalidArgument
+		}
+		return refusal(code, string(derr.Reason), derr.Message)
+	case errors.Is(err, command.ErrRetriesExhausted):
+		return refusal(codes.Aborted, ReasonConcurrencyConflict, err.Error())
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return refusal(codes.DeadlineExceeded, ReasonDeadline, "the command's deadline passed before it was decided; it may still have been applied: retry with the same command_id")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the call was cancelled")
+	}
+	var esErr *esdb.Error
+	if errors.As(err, &esErr) && (esErr.Code() == esdb.ErrorUnavailable || esErr.Code() == esdb.ErrorCodeConnectionClosed) {
+		logger.Warn("command: event store unavailable", "error", err)
+		return refusal(codes.Unavailable, ReasonUnavailable, "the event store is unavailable; retry with the same command_id")
+	}
+	logger.Error("command: internal error", "error", err)
+	return status.Error(codes.Internal, "internal error")
+}
+
+// refusal builds a status with a google.rpc.ErrorInfo.
+func refusal(code codes.Code, reason, message string) error {
+	st, err := status.New(code, message).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
+	if err != nil {
+		return status.Error(code, message)
+	}
+	return st.Err()
+}
+
+// httpStatus maps gRPC codes to HTTP statuses for the REST gateway. It
+// follows grpc-gateway's defaults except that a command that does not fit the
+// application's state (FailedPrecondition) and a concurrent change (Aborted)
+// are conflicts with the resource's current state: 409.
+func httpStatus(code codes.Code) int {
+	switch code {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
+		return http.StatusConflict
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.Canceled:
+		return 499
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,162 @@
+// Package ports serves the command use cases over gRPC and, through the
+// grpc-gateway, REST.
+package ports
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/loanflow/loans/command-service/internal/app/command"
+	"github.com/loanflow/loans/command-service/internal/domain"
+	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+)
+
+// Request headers (gRPC metadata; the gateway forwards the HTTP headers).
+const (
+	HeaderActor         = "x-actor"
+	HeaderCorrelationID = "x-correlation-id"
+	HeaderTraceParent   = "traceparent"
+	anonymousActor      = "anonymous"
+)
+
+// CommandServer implements loansv1.LoanCommandServiceServer.
+type CommandServer struct {
+	loansv1.UnimplementedLoanCommandServiceServer
+	commands *command.Commands
+	logger   *slog.Logger
+}
+
+// NewCommandServer serves the use cases.
+func NewCommandServer(c *command.Commands, logger *slog.Logger) *CommandServer {
+	return &CommandServer{commands: c, logger: logger}
+}
+
+func (s *CommandServer) RequestLoan(ctx context.Context, req *loansv1.RequestLoanRequest) (*loansv1.RequestLoanResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	applicant := req.GetApplicant()
+	if applicant == "" {
+		applicant = meta.Actor
+	}
+	r, err := s.commands.RequestLoan(ctx, domain.RequestLoan{ApplicationID: id, Amount: req.GetAmount(), Duration: req.GetDuration(), Applicant: applicant}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.RequestLoanResponse{Result: result(r)}, nil
+}
+
+func (s *CommandServer) SubmitLoanRequest(ctx context.Context, req *loansv1.SubmitLoanRequestRequest) (*loansv1.SubmitLoanRequestResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.commands.SubmitLoanRequest(ctx, domain.SubmitLoanRequest{ApplicationID: id}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.SubmitLoanRequestResponse{Result: result(r)}, nil
+}
+
+func (s *CommandServer) ApproveLoan(ctx context.Context, req *loansv1.ApproveLoanRequest) (*loansv1.ApproveLoanResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.commands.ApproveLoan(ctx, domain.ApproveLoan{ApplicationID: id}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.ApproveLoanResponse{Result: result(r)}, nil
+}
+
+func (s *CommandServer) DenyLoan(ctx context.Context, req *loansv1.DenyLoanRequest) (*loansv1.DenyLoanResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.commands.DenyLoan(ctx, domain.DenyLoan{ApplicationID: id, Reason: req.GetReason()}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.DenyLoanResponse{Result: result(r)}, nil
+}
+
+func (s *CommandServer) SignContract(ctx context.Context, req *loansv1.SignContractRequest) (*loansv1.SignContractResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.commands.SignContract(ctx, domain.SignContract{ApplicationID: id}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.SignContractResponse{Result: result(r)}, nil
+}
+
+func (s *CommandServer) RejectContract(ctx context.Context, req *loansv1.RejectContractRequest) (*loansv1.RejectContractResponse, error) {
+	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.commands.RejectContract(ctx, domain.RejectContract{ApplicationID: id, Reason: req.GetReason()}, meta)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &loansv1.RejectContractResponse{Result: result(r)}, nil
+}
+
+// parse reads what every command carries: the application's UUID, the
+// command ID (a new one when the client sends none) and the caller's headers.
+func parse(ctx context.Context, applicationUUID, commandID string) (uuid.UUID, command.Meta, error) {
+	id, err := uuid.Parse(applicationUUID)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidUUID,
+			"loan_application_uuid must be a UUID, got "+quote(applicationUUID))
+	}
+	meta := command.Meta{CommandID: uuid.New(), Actor: anonymousActor}
+	if commandID != "" {
+		if meta.CommandID, err = uuid.Parse(commandID); err != nil || meta.CommandID == uuid.Nil {
+			return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidCommandID,
+				"command_id must be a UUID when given, got "+quote(commandID))
+		}
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := first(md, HeaderActor); v != "" {
+			meta.Actor = v
+		}
+		meta.CorrelationID = first(md, HeaderCorrelationID)
+		meta.TraceParent = first(md, HeaderTraceParent)
+	}
+	return id, meta, nil
+}
+
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return "\"" + s + "\""
+}
+
+func result(r command.Result) *loansv1.CommandResult {
+	return &loansv1.CommandResult{
+		LoanApplicationUuid: r.ApplicationID.String(),
+		CommandId:           r.CommandID.String(),
+		Stream:              r.Stream,
+		StreamRevision:      r.Revision,
+		CommitPosition:      r.Position,
+	}
+}
