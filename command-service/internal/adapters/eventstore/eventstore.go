@@ -30,7 +30,7 @@ var _ command.EventStore = (*Store)(nil)
 func (s *Store) Load(ctx context.Context, stream string) ([]command.RecordedEvent, int64, error) {
 	var (
 		events   []command.RecordedEvent
-		revision int64 = -1
+		revision int64               = -1
 		from     esdb.StreamPosition = esdb.Start{}
 	)
 	for {
