@@ -23,11 +23,26 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run test lint proto-check generate tools bench bench-eventstore
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands
 
-## run: start the event store on $(EVENTSTORE_ADDR), keeping data in $(DATA)/eventstore (Ctrl-C stops it)
-run:
-	$(GO) run ./devstack/cmd/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore
+COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
+COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
+
+## run: start the event store and the command service as separate processes (Ctrl-C stops them all)
+run: build
+	@mkdir -p $(DATA)/eventstore
+	@echo "event store     esdb://$(EVENTSTORE_ADDR)?tls=false   (data in $(DATA)/eventstore)"
+	@echo "command service gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
+	@trap 'kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+	$(BIN)/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore & \
+	$(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
+		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
+	wait -n
+
+## build: build the binaries into .bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./command-service/cmd/command-service
 
 ## test: lint, then every module's tests with the race detector
 test: lint
@@ -79,8 +94,12 @@ $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION):
 	@touch $@
 
 ## bench: every benchmark
-bench: bench-eventstore
+bench: bench-eventstore bench-commands
 
 ## bench-eventstore: append, read and subscription rates of the embedded event store beside the machine's limits
 bench-eventstore:
 	$(GO) run ./devstack/cmd/eventstore-bench $(BENCH_FLAGS)
+
+## bench-commands: commands/s and latency of the write side beside the raw append rate
+bench-commands:
+	$(GO) run ./command-service/cmd/commands-bench $(BENCH_FLAGS)

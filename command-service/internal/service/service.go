@@ -40,6 +40,9 @@ type Config struct {
 	Limits     domain.Limits
 	// DefaultDeadline bounds a call that comes without a deadline.
 	DefaultDeadline time.Duration
+	// CachedStreams is how many recently used streams the service keeps in
+	// memory to save reads (0: 100,000; negative: none).
+	CachedStreams int
 	// ProcessManagers runs the process managers in this process (the
 	// default in production; tests turn them off to drive them themselves).
 	ProcessManagers bool
@@ -79,7 +82,14 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("event store client: %w", err)
 	}
 	s := &Service{cfg: cfg, logger: cfg.Logger, client: client}
-	s.commands = command.New(eventstore.New(client), command.Config{Limits: cfg.Limits})
+	if cfg.CachedStreams == 0 {
+		cfg.CachedStreams = 100_000
+	}
+	var store command.EventStore = eventstore.New(client)
+	if cfg.CachedStreams > 0 {
+		store = eventstore.NewCache(store, cfg.CachedStreams)
+	}
+	s.commands = command.New(store, command.Config{Limits: cfg.Limits})
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		_ = client.Close()

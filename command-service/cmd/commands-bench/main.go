@@ -1,0 +1,235 @@
+// Command commands-bench measures the command service: RequestLoan then
+// SubmitLoanRequest for new applications from many concurrent gRPC clients,
+// through the whole write side (gRPC, use cases, event store, process
+// managers issuing the reviews), beside the event store's raw append rate
+// measured in the same run on the same store.
+//
+//	go run ./command-service/cmd/commands-bench [-clients 64] [-duration 5s] [-runs 3]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/loanflow/loans/command-service/internal/service"
+	"github.com/loanflow/loans/devstack/eventstore"
+	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "commands-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	clients  int
+	duration time.Duration
+	runs     int
+	dir      string
+}
+
+func run() error {
+	var cfg config
+	flag.IntVar(&cfg.clients, "clients", 64, "concurrent gRPC clients (and raw appenders)")
+	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each timed run")
+	flag.IntVar(&cfg.runs, "runs", 3, "runs per figure (median, min and max are reported)")
+	flag.StringVar(&cfg.dir, "dir", "", "directory for the store's data (default: a temporary one)")
+	flag.Parse()
+
+	dir := cfg.dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "commands-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	es, err := eventstore.New(eventstore.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = es.Serve(lis) }()
+	defer es.Shutdown(context.Background())
+	connString := eventstore.ConnectionString(lis.Addr(), false)
+
+	ctx := context.Background()
+	svc, err := service.Start(ctx, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", EventStore: connString,
+		Logger: quiet, ProcessManagers: true})
+	if err != nil {
+		return err
+	}
+	defer svc.Shutdown(context.Background())
+
+	fmt.Printf("commands-bench: the write side end to end beside the raw event store\n")
+	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("settings  %d clients, %d runs of %s, store on disk in %s (fsync on), process managers running\n\n", cfg.clients, cfg.runs, cfg.duration, dir)
+
+	raw, err := rawAppends(ctx, connString, cfg)
+	if err != nil {
+		return err
+	}
+	cmds, err := commands(ctx, svc.GRPCAddr(), cfg)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("\nSUMMARY (median of %d runs, min-max)\n", cfg.runs)
+	fmt.Printf("  raw appends (official client, %d writers, 1 event each)  %8.0f events/s  (%.0f-%.0f)\n", cfg.clients, median(raw.rate), slices.Min(raw.rate), slices.Max(raw.rate))
+	fmt.Printf("  commands (RequestLoan + SubmitLoanRequest, %d clients)   %8.0f commands/s (%.0f-%.0f)  %s\n", cfg.clients, median(cmds.rate), slices.Min(cmds.rate), slices.Max(cmds.rate), verdict(median(cmds.rate) >= 3000, "target >= 3,000"))
+	fmt.Printf("  command latency p50 %.2f ms, p99 %.2f ms (medians)                           %s\n", median(cmds.p50), median(cmds.p99), verdict(median(cmds.p99) <= 25, "target p99 <= 25 ms"))
+	ratio := median(cmds.rate) / median(raw.rate)
+	fmt.Printf("  commands / raw appends  %.2f                                                 %s\n", ratio, verdict(ratio >= 0.5, "target >= 0.50"))
+	return nil
+}
+
+func verdict(ok bool, target string) string {
+	if ok {
+		return "PASS (" + target + ")"
+	}
+	return "BELOW (" + target + ")"
+}
+
+type series struct{ rate, p50, p99 []float64 }
+
+func (s *series) add(n int, elapsed time.Duration, lat []time.Duration) {
+	slices.Sort(lat)
+	s.rate = append(s.rate, float64(n)/elapsed.Seconds())
+	s.p50 = append(s.p50, ms(percentile(lat, 50)))
+	s.p99 = append(s.p99, ms(percentile(lat, 99)))
+}
+
+// closedLoop runs op from n goroutines for d and collects each call's latency.
+func closedLoop(n int, d time.Duration, op func(worker int) (calls int, err error)) (int, time.Duration, []time.Duration, error) {
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+		mu    sync.Mutex
+		lat   []time.Duration
+		first error
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for w := range n {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				calls, err := op(w)
+				if err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+					return
+				}
+				per := time.Since(t) / time.Duration(calls)
+				for range calls {
+					mine = append(mine, per)
+				}
+				total.Add(int64(calls))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return int(total.Load()), time.Since(start), lat, first
+}
+
+func rawAppends(ctx context.Context, connString string, cfg config) (series, error) {
+	esCfg, err := esdb.ParseConnectionString(connString)
+	if err != nil {
+		return series{}, err
+	}
+	esCfg.Logger = esdb.NoopLogging()
+	client, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return series{}, err
+	}
+	defer client.Close()
+	var s series
+	data := []byte(`{"loanApplicationUuid":"00000000-0000-0000-0000-000000000000","amount":1000,"duration":12,"applicant":"bench"}`)
+	for r := range cfg.runs {
+		n, elapsed, lat, err := closedLoop(cfg.clients, cfg.duration, func(w int) (int, error) {
+			_, err := client.AppendToStream(ctx, fmt.Sprintf("raw-%d-%d", r, w), esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
+				esdb.EventData{EventType: "RawAppend", ContentType: esdb.ContentTypeJson, Data: data})
+			return 1, err
+		})
+		if err != nil {
+			return s, err
+		}
+		s.add(n, elapsed, lat)
+		fmt.Printf("raw appends     run %d/%d: %7.0f events/s   p50 %.2f ms  p99 %.2f ms\n", r+1, cfg.runs, s.rate[r], s.p50[r], s.p99[r])
+	}
+	return s, nil
+}
+
+func commands(ctx context.Context, addr string, cfg config) (series, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return series{}, err
+	}
+	defer conn.Close()
+	c := loansv1.NewLoanCommandServiceClient(conn)
+	var s series
+	for r := range cfg.runs {
+		n, elapsed, lat, err := closedLoop(cfg.clients, cfg.duration, func(int) (int, error) {
+			id := uuid.NewString()
+			if _, err := c.RequestLoan(ctx, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
+				return 0, fmt.Errorf("RequestLoan: %w", err)
+			}
+			if _, err := c.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
+				return 0, fmt.Errorf("SubmitLoanRequest: %w", err)
+			}
+			return 2, nil
+		})
+		if err != nil {
+			return s, err
+		}
+		s.add(n, elapsed, lat)
+		fmt.Printf("commands        run %d/%d: %7.0f commands/s p50 %.2f ms  p99 %.2f ms\n", r+1, cfg.runs, s.rate[r], s.p50[r], s.p99[r])
+	}
+	return s, nil
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p/100*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
