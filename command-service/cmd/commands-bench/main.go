@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,7 @@ func run() error {
 	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each timed run")
 	flag.IntVar(&cfg.runs, "runs", 3, "runs per figure (median, min and max are reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the store's data (default: a temporary one)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the command runs to this file")
 	flag.Parse()
 
 	dir := cfg.dir
@@ -91,7 +93,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+	}
 	cmds, err := commands(ctx, svc.GRPCAddr(), cfg)
+	pprof.StopCPUProfile()
 	if err != nil {
 		return err
 	}
