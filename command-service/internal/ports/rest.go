@@ -12,7 +12,7 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 )
 
-// NewGateway serves the REST routes of proto/loans/v1/commands_http.yaml,
+// NewGateway serves the REST routes of proto/loans/v1/loans_http.yaml,
 // calling the gRPC service over conn. Refusals come back as JSON
 // google.rpc.Status bodies (with their ErrorInfo) under the HTTP status of
 // httpStatus.
