@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service
+MODULES := gen platform devstack command-service query-service
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
@@ -103,3 +103,4 @@ bench-eventstore:
 ## bench-commands: commands/s and latency of the write side beside the raw append rate
 bench-commands:
 	$(GO) run ./command-service/cmd/commands-bench $(BENCH_FLAGS)
+

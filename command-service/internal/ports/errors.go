@@ -51,11 +51,12 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return refusal(codes.Aborted, ReasonConcurrencyConflict, err.Error())
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return refusal(codes.DeadlineExceeded, ReasonDeadline, "the command's deadline passed before it was decided; it may still have been applied: retry with the same command_id")
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) || status.Code(err) == codes.Canceled:
 		return status.Error(codes.Canceled, "the call was cancelled")
 	}
 	var esErr *esdb.Error
-	if errors.As(err, &esErr) && (esErr.Code() == esdb.ErrorUnavailable || esErr.Code() == esdb.ErrorCodeConnectionClosed) {
+	if errors.Is(err, command.ErrStoreUnavailable) ||
+		errors.As(err, &esErr) && (esErr.Code() == esdb.ErrorUnavailable || esErr.Code() == esdb.ErrorCodeConnectionClosed) {
 		logger.Warn("command: event store unavailable", "error", err)
 		return refusal(codes.Unavailable, ReasonUnavailable, "the event store is unavailable; retry with the same command_id")
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,7 @@ type Config struct {
 type Service struct {
 	cfg      Config
 	logger   *slog.Logger
-	client   *esdb.Client
+	conn     *eventstore.Conn
 	commands *command.Commands
 	grpc     *grpc.Server
 	health   *health.Server
@@ -72,32 +73,27 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.DefaultDeadline <= 0 {
 		cfg.DefaultDeadline = 10 * time.Second
 	}
-	esCfg, err := esdb.ParseConnectionString(cfg.EventStore)
+	conn, err := eventstore.Dial(cfg.EventStore, esdbLogger(cfg.Logger))
 	if err != nil {
-		return nil, fmt.Errorf("event store connection string: %w", err)
+		return nil, err
 	}
-	esCfg.Logger = esdbLogger(cfg.Logger)
-	client, err := esdb.NewClient(esCfg)
-	if err != nil {
-		return nil, fmt.Errorf("event store client: %w", err)
-	}
-	s := &Service{cfg: cfg, logger: cfg.Logger, client: client}
+	s := &Service{cfg: cfg, logger: cfg.Logger, conn: conn}
 	if cfg.CachedStreams == 0 {
 		cfg.CachedStreams = 100_000
 	}
-	var store command.EventStore = eventstore.New(client)
+	var store command.EventStore = eventstore.New(conn)
 	if cfg.CachedStreams > 0 {
 		store = eventstore.NewCache(store, cfg.CachedStreams)
 	}
 	s.commands = command.New(store, command.Config{Limits: cfg.Limits})
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		_ = client.Close()
+		_ = conn.Close(ctx)
 		return nil, err
 	}
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		_ = s.grpcLis.Close()
-		_ = client.Close()
+		_ = conn.Close(ctx)
 		return nil, err
 	}
 	s.grpc = grpc.NewServer(
@@ -138,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.stopPMs = stop
 	if cfg.ProcessManagers {
 		for _, m := range process.Managers(s.commands, s.logger) {
-			runner := eventstore.NewRunner(client, m, s.logger)
+			runner := eventstore.NewRunner(conn, m, s.logger)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -166,23 +162,33 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	httpErr := s.http.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	var errs []error
 	select {
 	case <-stopped:
 	case <-ctx.Done():
 		s.logger.Warn("command service: calls still running at the shutdown deadline; closing them")
 		s.grpc.Stop()
-		<-stopped
 	}
 	s.stopPMs()
-	s.wg.Wait()
+	// Everything left is bounded by ctx: handlers and process managers see
+	// their contexts cancelled, and every event store call they make is
+	// bounded by its context.
+	finished := make(chan struct{})
+	go func() { <-stopped; s.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("command service: shutdown deadline passed with work still running: %w", ctx.Err()))
+	}
 	_ = s.gwConn.Close()
-	return errors.Join(httpErr, s.client.Close())
+	errs = append(errs, httpErr, s.conn.Close(ctx))
+	return errors.Join(errs...)
 }
 
 func (s *Service) closeListeners() {
 	_ = s.grpcLis.Close()
 	_ = s.httpLis.Close()
-	_ = s.client.Close()
+	_ = s.conn.Close(context.Background())
 }
 
 // ---- interceptors: applied once, here ----
@@ -221,15 +227,22 @@ func logCalls(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// esdbLogger sends the client's warnings and errors to slog; its debug and
-// info lines (one per call) are dropped.
+// esdbLogger sends the client's warnings and errors to slog at Warn: the
+// client logs as errors what the service handles (a subscription dropped at
+// shutdown, a call cancelled by its caller, a server away for a while), and
+// the service logs its own real failures itself. Cancellations are Debug;
+// the client's debug and info lines (one per call) are dropped.
 func esdbLogger(logger *slog.Logger) esdb.LoggingFunc {
 	return func(level esdb.LogLevel, format string, args ...any) {
-		switch level {
-		case esdb.LogError:
-			logger.Error("eventstore client: " + fmt.Sprintf(format, args...))
-		case esdb.LogWarn:
-			logger.Warn("eventstore client: " + fmt.Sprintf(format, args...))
+		if level != esdb.LogError && level != esdb.LogWarn {
+			return
 		}
+		msg := "eventstore client: " + fmt.Sprintf(format, args...)
+		if strings.Contains(msg, "context canceled") || strings.Contains(msg, "code = Canceled") ||
+			strings.Contains(msg, "context deadline exceeded") || strings.Contains(msg, "code = DeadlineExceeded") {
+			logger.Debug(msg)
+			return
+		}
+		logger.Warn(msg)
 	}
 }

@@ -19,34 +19,40 @@ import (
 const readBatch = 1024
 
 // Store implements command.EventStore.
-type Store struct{ client *esdb.Client }
+type Store struct{ conn *Conn }
 
-// New wraps a connected client.
-func New(client *esdb.Client) *Store { return &Store{client: client} }
+// New stores through a connection.
+func New(conn *Conn) *Store { return &Store{conn: conn} }
 
 var _ command.EventStore = (*Store)(nil)
 
 // Load reads a whole stream, oldest first.
 func (s *Store) Load(ctx context.Context, stream string) ([]command.RecordedEvent, int64, error) {
-	var (
+	type loaded struct {
 		events   []command.RecordedEvent
-		revision int64               = -1
-		from     esdb.StreamPosition = esdb.Start{}
-	)
-	for {
-		n, err := s.readPage(ctx, stream, from, &events, &revision)
-		if err != nil {
-			return nil, -1, err
-		}
-		if n < readBatch {
-			return events, revision, nil
-		}
-		from = esdb.Revision(uint64(revision) + 1)
+		revision int64
 	}
+	// The whole read runs inside call: receiving can also wait on the
+	// client's internal goroutine (when the server goes away).
+	l, err := call(ctx, s.conn, func(client *esdb.Client) (loaded, error) {
+		l := loaded{revision: -1}
+		var from esdb.StreamPosition = esdb.Start{}
+		for {
+			n, err := readPage(ctx, client, stream, from, &l.events, &l.revision)
+			if err != nil || n < readBatch {
+				return l, err
+			}
+			from = esdb.Revision(uint64(l.revision) + 1)
+		}
+	})
+	if err != nil {
+		return nil, -1, err
+	}
+	return l.events, l.revision, nil
 }
 
-func (s *Store) readPage(ctx context.Context, stream string, from esdb.StreamPosition, events *[]command.RecordedEvent, revision *int64) (int, error) {
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readBatch)
+func readPage(ctx context.Context, client *esdb.Client, stream string, from esdb.StreamPosition, events *[]command.RecordedEvent, revision *int64) (int, error) {
+	rs, err := client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readBatch)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", stream, err)
 	}
@@ -100,7 +106,9 @@ func (s *Store) Append(ctx context.Context, stream string, expectedRevision int6
 	if expectedRevision >= 0 {
 		expected = esdb.Revision(uint64(expectedRevision))
 	}
-	res, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
+	res, err := call(ctx, s.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
+		return client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
+	})
 	if err != nil {
 		if esErr, ok := esdb.FromError(err); !ok && esErr.Code() == esdb.ErrorCodeWrongExpectedVersion {
 			return command.AppendResult{}, command.ErrConcurrencyConflict

@@ -27,7 +27,7 @@ func CheckpointStream(manager string) string { return "processManager-" + manage
 // subscription to $all, filtered on the server to the manager's event types,
 // from its durable checkpoint.
 type Runner struct {
-	client  *esdb.Client
+	conn    *Conn
 	manager process.Manager
 	logger  *slog.Logger
 	// CheckpointEvery and CheckpointInterval bound how much is delivered
@@ -38,8 +38,8 @@ type Runner struct {
 }
 
 // NewRunner prepares a runner.
-func NewRunner(client *esdb.Client, m process.Manager, logger *slog.Logger) *Runner {
-	return &Runner{client: client, manager: m, logger: logger.With("manager", m.Name), CheckpointEvery: 100, CheckpointInterval: time.Second}
+func NewRunner(conn *Conn, m process.Manager, logger *slog.Logger) *Runner {
+	return &Runner{conn: conn, manager: m, logger: logger.With("manager", m.Name), CheckpointEvery: 100, CheckpointInterval: time.Second}
 }
 
 type checkpoint struct {
@@ -89,9 +89,11 @@ func (r *Runner) follow(ctx context.Context, pos, saved *esdb.Position) error {
 	if *pos != (esdb.Position{}) {
 		from = *pos
 	}
-	sub, err := r.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
-		From:   from,
-		Filter: &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: r.manager.EventTypes},
+	sub, err := call(ctx, r.conn, func(client *esdb.Client) (*esdb.Subscription, error) {
+		return client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+			From:   from,
+			Filter: &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: r.manager.EventTypes},
+		})
 	})
 	if err != nil {
 		return err
@@ -160,33 +162,37 @@ func (r *Runner) deliver(ctx context.Context, rec *esdb.RecordedEvent) error {
 }
 
 func (r *Runner) loadCheckpoint(ctx context.Context) (esdb.Position, error) {
-	rs, err := r.client.ReadStream(ctx, CheckpointStream(r.manager.Name), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return esdb.Position{}, err
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
-		return esdb.Position{}, nil
-	}
-	if esErr, ok := esdb.FromError(err); !ok {
-		if esErr.Code() == esdb.ErrorCodeResourceNotFound {
+	return call(ctx, r.conn, func(client *esdb.Client) (esdb.Position, error) {
+		rs, err := client.ReadStream(ctx, CheckpointStream(r.manager.Name), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+		if err != nil {
+			return esdb.Position{}, err
+		}
+		defer rs.Close()
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
 			return esdb.Position{}, nil
 		}
-		return esdb.Position{}, err
-	}
-	var cp checkpoint
-	if err := json.Unmarshal(ev.Event.Data, &cp); err != nil {
-		return esdb.Position{}, fmt.Errorf("checkpoint of %s: %w", r.manager.Name, err)
-	}
-	return esdb.Position{Commit: cp.Commit, Prepare: cp.Prepare}, nil
+		if esErr, ok := esdb.FromError(err); !ok {
+			if esErr.Code() == esdb.ErrorCodeResourceNotFound {
+				return esdb.Position{}, nil
+			}
+			return esdb.Position{}, err
+		}
+		var cp checkpoint
+		if err := json.Unmarshal(ev.Event.Data, &cp); err != nil {
+			return esdb.Position{}, fmt.Errorf("checkpoint of %s: %w", r.manager.Name, err)
+		}
+		return esdb.Position{Commit: cp.Commit, Prepare: cp.Prepare}, nil
+	})
 }
 
 func (r *Runner) saveCheckpoint(ctx context.Context, pos esdb.Position) error {
 	data, _ := json.Marshal(checkpoint{Commit: pos.Commit, Prepare: pos.Prepare})
 	stream := CheckpointStream(r.manager.Name)
-	res, err := r.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
-		esdb.EventData{EventType: CheckpointEventType, ContentType: esdb.ContentTypeJson, Data: data})
+	res, err := call(ctx, r.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
+		return client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
+			esdb.EventData{EventType: CheckpointEventType, ContentType: esdb.ContentTypeJson, Data: data})
+	})
 	if err != nil {
 		return err
 	}
@@ -194,7 +200,9 @@ func (r *Runner) saveCheckpoint(ctx context.Context, pos esdb.Position) error {
 		// First checkpoint: keep only the latest few from now on.
 		meta := esdb.StreamMetadata{}
 		meta.SetMaxCount(5)
-		_, err = r.client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta)
+		_, err = call(ctx, r.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
+			return client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta)
+		})
 	}
 	return err
 }

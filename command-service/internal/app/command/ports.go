@@ -45,5 +45,9 @@ type AppendResult struct {
 	Position uint64 // the $all position of the last event
 }
 
+// ErrStoreUnavailable: the event store cannot be reached now; the command
+// was not decided (retry it with the same command ID).
+var ErrStoreUnavailable = errors.New("the event store is unavailable")
+
 // ErrConcurrencyConflict: the stream changed between load and append.
 var ErrConcurrencyConflict = errors.New("the stream was changed by another command at the same time")

@@ -1,0 +1,372 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/loanflow/loans/platform/readmodel"
+)
+
+// ActiveGeneration is the generation readers read.
+func (s *Store) ActiveGeneration(ctx context.Context) (int, error) {
+	var gen int
+	if err := s.base.active.QueryRowContext(ctx).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("sqlitestore: active generation: %w", err)
+	}
+	return gen, nil
+}
+
+// Checkpoint is the position generation gen has projected up to.
+func (s *Store) Checkpoint(ctx context.Context, gen int) (uint64, error) {
+	var p int64
+	err := s.base.checkpoint.QueryRowContext(ctx, gen).Scan(&p)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = errNoGeneration
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: checkpoint of generation %d: %w", gen, err)
+	}
+	return uint64(p), nil
+}
+
+// idsPerQuery bounds the IDs of one "id IN (...)" query.
+const idsPerQuery = 500
+
+// Applications returns the stored applications of ids in generation gen.
+func (s *Store) Applications(ctx context.Context, gen int, ids []string) (map[string]readmodel.Application, error) {
+	out := make(map[string]readmodel.Application, len(ids))
+	if len(ids) == 0 {
+		// Still check the generation, as with IDs.
+		_, err := s.Checkpoint(ctx, gen)
+		return out, err
+	}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for len(ids) > 0 {
+			n := min(len(ids), idsPerQuery)
+			args := make([]any, n)
+			for i, id := range ids[:n] {
+				args[i] = id
+			}
+			ids = ids[n:]
+			q := fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (%s)`, appColumns, applicationsTable(gen),
+				strings.TrimSuffix(strings.Repeat("?,", n), ","))
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				a, err := scanApp(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				out[a.ID] = a
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: applications of generation %d: %w", gen, err)
+	}
+	return out, nil
+}
+
+// Apply writes a batch into generation gen and moves its checkpoint (never
+// backward), in one transaction. See the package comment for the guards.
+func (s *Store) Apply(ctx context.Context, gen int, b readmodel.Batch) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	g, err := s.gen(ctx, gen)
+	if err != nil {
+		if _, cerr := s.Checkpoint(ctx, gen); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("sqlitestore: apply: %w", err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.base.moveCheckpoint).ExecContext(ctx, int64(b.Checkpoint), gen)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errNoGeneration
+		}
+		if err := upsertRows(ctx, tx, g.upsertApp, g.upsertApps, b.Applications, appArgs); err != nil {
+			return fmt.Errorf("applications: %w", err)
+		}
+		if err := upsertRows(ctx, tx, g.insertHistory, g.insertHistorys, b.History, historyArgs); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		if err := addStats(ctx, tx, g, b.Contributions); err != nil {
+			return fmt.Errorf("statistics: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: apply to generation %d: %w", gen, err)
+	}
+	return nil
+}
+
+// checkBatch refuses positions SQLite's signed INTEGER cannot hold.
+func checkBatch(b readmodel.Batch) error {
+	check := func(p uint64) error { _, err := pos(p); return err }
+	if err := check(b.Checkpoint); err != nil {
+		return err
+	}
+	for _, a := range b.Applications {
+		if err := check(a.LastPosition); err != nil {
+			return err
+		}
+	}
+	for _, e := range b.History {
+		if err := check(e.Position); err != nil {
+			return err
+		}
+	}
+	for _, c := range b.Contributions {
+		if err := check(c.Position); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertRows writes rows appsPerInsert at a time through the multi-row
+// statement, the rest one by one.
+func upsertRows[T any](ctx context.Context, tx *sql.Tx, one, many *sql.Stmt, rows []T, args func([]any, T) []any) error {
+	if len(rows) >= appsPerInsert {
+		st := tx.StmtContext(ctx, many)
+		defer st.Close()
+		var buf []any
+		for len(rows) >= appsPerInsert {
+			buf = buf[:0]
+			for _, r := range rows[:appsPerInsert] {
+				buf = args(buf, r)
+			}
+			if _, err := st.ExecContext(ctx, buf...); err != nil {
+				return err
+			}
+			rows = rows[appsPerInsert:]
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	st := tx.StmtContext(ctx, one)
+	defer st.Close()
+	var buf []any
+	for _, r := range rows {
+		if _, err := st.ExecContext(ctx, args(buf[:0], r)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addStats counts each contribution once: into its day if its position is
+// above the day's last_position, into the funnel if above the funnel's.
+// Contributions come in position order.
+func addStats(ctx context.Context, tx *sql.Tx, g *genStmts, cs []readmodel.Contribution) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	// Days, in the order they first appear.
+	var days []string
+	byDay := map[string][]readmodel.Contribution{}
+	for _, c := range cs {
+		if c.Daily.Day == "" {
+			continue // a funnel-only contribution
+		}
+		if _, ok := byDay[c.Daily.Day]; !ok {
+			days = append(days, c.Daily.Day)
+		}
+		byDay[c.Daily.Day] = append(byDay[c.Daily.Day], c)
+	}
+	if len(days) > 0 {
+		dayPos, addDay := tx.StmtContext(ctx, g.dayPosition), tx.StmtContext(ctx, g.addDay)
+		defer dayPos.Close()
+		defer addDay.Close()
+		for _, day := range days {
+			var last int64
+			err := dayPos.QueryRowContext(ctx, day).Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			sum, top, ok := sumAbove(byDay[day], last, func(c readmodel.Contribution, d *readmodel.DailyStats, _ *readmodel.Funnel) { d.Add(c.Daily) })
+			if !ok {
+				continue
+			}
+			args := dailyArgs([]any{day}, sum.daily)
+			if _, err := addDay.ExecContext(ctx, append(args, top)...); err != nil {
+				return err
+			}
+		}
+	}
+
+	var last int64
+	if err := tx.StmtContext(ctx, g.funnelPosition).QueryRowContext(ctx).Scan(&last); err != nil {
+		return err
+	}
+	sum, top, ok := sumAbove(cs, last, func(c readmodel.Contribution, _ *readmodel.DailyStats, f *readmodel.Funnel) { f.Add(c.Funnel) })
+	if !ok {
+		return nil
+	}
+	_, err := tx.StmtContext(ctx, g.addFunnel).ExecContext(ctx, append(funnelArgs(nil, sum.funnel), top)...)
+	return err
+}
+
+type sums struct {
+	daily  readmodel.DailyStats
+	funnel readmodel.Funnel
+}
+
+// sumAbove adds the contributions whose position is above last and returns
+// the highest such position; ok is false if there is none.
+func sumAbove(cs []readmodel.Contribution, last int64, add func(readmodel.Contribution, *readmodel.DailyStats, *readmodel.Funnel)) (s sums, top int64, ok bool) {
+	top = last
+	for _, c := range cs {
+		p := int64(c.Position)
+		if p <= last {
+			continue
+		}
+		add(c, &s.daily, &s.funnel)
+		top = max(top, p)
+		ok = true
+	}
+	return s, top, ok
+}
+
+// NewGeneration creates the tables of a new, inactive generation; numbers
+// are never reused.
+func (s *Store) NewGeneration(ctx context.Context) (int, error) {
+	var gen int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT next_generation FROM meta`).Scan(&gen); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET next_generation = ?`, gen+1); err != nil {
+			return err
+		}
+		return createGeneration(ctx, tx, gen)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: new generation: %w", err)
+	}
+	return gen, nil
+}
+
+// Activate switches readers, and the analysts' views, to generation gen in
+// one transaction.
+func (s *Store) Activate(ctx context.Context, gen int) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkpoint WHERE generation = ?`, gen).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoGeneration
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET active_generation = ?`, gen); err != nil {
+			return err
+		}
+		return syncViews(ctx, tx, gen, true)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: activate generation %d: %w", gen, err)
+	}
+	return nil
+}
+
+// DropGeneration deletes an inactive generation's tables; it refuses the
+// active one. Dropping a generation that does not exist does nothing.
+func (s *Store) DropGeneration(ctx context.Context, gen int) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var active int
+		if err := tx.QueryRowContext(ctx, `SELECT active_generation FROM meta`).Scan(&active); err != nil {
+			return err
+		}
+		if gen == active {
+			return errActive
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM checkpoint WHERE generation = ?`, gen); err != nil {
+			return err
+		}
+		for _, t := range []string{applicationsTable(gen), historyTable(gen), dailyTable(gen), funnelTable(gen)} {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.forget(gen)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: drop generation %d: %w", gen, err)
+	}
+	return nil
+}
+
+// Park keeps an event that failed to project; parking a position again
+// keeps the first one.
+func (s *Store) Park(ctx context.Context, e readmodel.ParkedEvent) error {
+	p, err := pos(e.Position)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.base.park).ExecContext(ctx, p, e.Stream, e.EventType, e.EventID, e.Error,
+			nullMicros(e.ParkedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: park: %w", err)
+	}
+	return nil
+}
+
+// Parked lists the parked events by position.
+func (s *Store) Parked(ctx context.Context) ([]readmodel.ParkedEvent, error) {
+	rows, err := s.base.parked.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: parked: %w", err)
+	}
+	defer rows.Close()
+	var out []readmodel.ParkedEvent
+	for rows.Next() {
+		var e readmodel.ParkedEvent
+		var p int64
+		var at sql.NullInt64
+		if err := rows.Scan(&p, &e.Stream, &e.EventType, &e.EventID, &e.Error, &at); err != nil {
+			return nil, fmt.Errorf("sqlitestore: parked: %w", err)
+		}
+		e.Position, e.ParkedAt = uint64(p), fromNullMicros(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: parked: %w", err)
+	}
+	return out, nil
+}
+
+// Unpark removes a parked event (nothing if it is not parked).
+func (s *Store) Unpark(ctx context.Context, position uint64) error {
+	p, err := pos(position)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.base.unpark).ExecContext(ctx, p)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: unpark: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+// Command query-service serves the loan queries over gRPC and REST from the
+// read model the projector keeps (SQLite, the embedded default, or MongoDB).
+//
+//	query-service -grpc-addr 127.0.0.1:8083 -http-addr 127.0.0.1:8082 -readmodel sqlite:.data/readmodel.db
+//	query-service -readmodel 'mongodb://mongo1,mongo2,mongo3/loans?replicaSet=rs0'
+//
+// Every flag may also come from the environment variable in its usage text.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/loanflow/loans/query-service/internal/service"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "query-service:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return fallback
+}
+
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return fallback
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("query-service", flag.ContinueOnError)
+	grpcAddr := fs.String("grpc-addr", env("QUERY_GRPC_ADDR", "127.0.0.1:8083"), "gRPC listen address (QUERY_GRPC_ADDR)")
+	httpAddr := fs.String("http-addr", env("QUERY_HTTP_ADDR", "127.0.0.1:8082"), "REST gateway listen address (QUERY_HTTP_ADDR)")
+	readModel := fs.String("readmodel", env("READMODEL_URL", "sqlite:.data/readmodel.db"),
+		"read model: sqlite:PATH (embedded, one machine) or a mongodb:// URI (READMODEL_URL)")
+	deadline := fs.Duration("default-deadline", envDuration("QUERY_DEFAULT_DEADLINE", service.DefaultDeadline),
+		"deadline of calls that come without one, which also bounds a wait for a consistency token (QUERY_DEFAULT_DEADLINE)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	if *deadline <= 0 {
+		return fmt.Errorf("-default-deadline %s must be positive", *deadline)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "query-service")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := service.OpenReadModel(openCtx, *readModel)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc, err := service.Start(ctx, service.Config{
+		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, ReadModel: store, Logger: logger, DefaultDeadline: *deadline,
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("query service: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	if err := svc.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	logger.Info("query service: stopped")
+	return nil
+}

@@ -1,0 +1,30 @@
+package query
+
+import (
+	"context"
+	"errors"
+
+	"github.com/loanflow/loans/platform/readmodel"
+)
+
+// GetLoanApplication asks for one application's current state.
+type GetLoanApplication struct {
+	ID               string // loan_application_uuid
+	ConsistencyToken uint64
+}
+
+// GetLoanApplication returns the application, or LOAN_APPLICATION_NOT_FOUND.
+func (q *Queries) GetLoanApplication(ctx context.Context, qry GetLoanApplication) (readmodel.Application, error) {
+	id, err := applicationID(qry.ID)
+	if err != nil {
+		return readmodel.Application{}, err
+	}
+	if err := q.catchUp(ctx, qry.ConsistencyToken); err != nil {
+		return readmodel.Application{}, err
+	}
+	app, err := q.reader.Get(ctx, id)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		return readmodel.Application{}, notFound(id)
+	}
+	return app, err
+}

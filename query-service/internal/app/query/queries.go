@@ -1,0 +1,65 @@
+// Package query holds the query service's use cases, one query a file. Each
+// reads the read model through readmodel.Reader, after waiting, when the
+// caller asks, until the read model has caught up with a consistency token
+// (consistency.go).
+package query
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/loanflow/loans/platform/readmodel"
+)
+
+// Queries answers the read side's questions.
+type Queries struct {
+	reader          readmodel.Reader
+	now             func() time.Time
+	pollInterval    time.Duration
+	maxPollInterval time.Duration
+}
+
+// Config tunes Queries.
+type Config struct {
+	// Now is the clock (the default statistics range ends today); default
+	// time.Now.
+	Now func() time.Time
+	// PollInterval is the first wait between two looks at the read model's
+	// position while a consistency token is not reached yet; it doubles up
+	// to MaxPollInterval. Defaults 5 ms and 50 ms.
+	PollInterval, MaxPollInterval time.Duration
+}
+
+// New returns the queries on a read model.
+func New(reader readmodel.Reader, cfg Config) *Queries {
+	q := &Queries{reader: reader, now: cfg.Now, pollInterval: cfg.PollInterval, maxPollInterval: cfg.MaxPollInterval}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if q.pollInterval <= 0 {
+		q.pollInterval = 5 * time.Millisecond
+	}
+	if q.maxPollInterval <= 0 {
+		q.maxPollInterval = 50 * time.Millisecond
+	}
+	q.maxPollInterval = max(q.maxPollInterval, q.pollInterval)
+	return q
+}
+
+// applicationID checks a loan_application_uuid and returns it in the
+// canonical form the read model keys applications by.
+func applicationID(s string) (string, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || id == uuid.Nil {
+		return "", invalid(ReasonLoanApplicationUUIDInvalid, "loan_application_uuid must be a UUID, got "+quote(s))
+	}
+	return id.String(), nil
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return "\"" + s + "\""
+}

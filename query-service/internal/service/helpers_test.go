@@ -1,0 +1,235 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/query-service/internal/fixture"
+	"github.com/loanflow/loans/query-service/internal/service"
+)
+
+// Bounds of every wait in these tests.
+const (
+	callTimeout     = 10 * time.Second // a test's ordinary calls
+	shutdownTimeout = 10 * time.Second
+)
+
+// errorDomain is the google.rpc.ErrorInfo domain of every refusal.
+const errorDomain = "loans.v1"
+
+// t0 is when the fixtures' stories start: Monday 2 November 2026, 09:00 UTC.
+var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// env is an SQLite read model, a query service on it and a client, all on
+// 127.0.0.1 and all stopped when the test ends. Tests write the read model
+// directly, as the projector would, through b and apply.
+type env struct {
+	store  readmodel.Store
+	gen    int
+	b      *fixture.Builder
+	svc    *running
+	conn   *grpc.ClientConn
+	client loansv1.LoanQueryServiceClient
+}
+
+// option changes the service configuration of newEnv.
+type option func(*service.Config)
+
+func withDefaultDeadline(d time.Duration) option {
+	return func(c *service.Config) { c.DefaultDeadline = d }
+}
+
+// newEnv serves a new SQLite read model.
+func newEnv(t *testing.T, opts ...option) *env {
+	t.Helper()
+	return newEnvOn(t, "sqlite:"+filepath.Join(t.TempDir(), "readmodel.db"), opts...)
+}
+
+// newEnvOn serves the read model at url (see service.OpenReadModel).
+func newEnvOn(t *testing.T, url string, opts ...option) *env {
+	t.Helper()
+	store, err := service.OpenReadModel(ctx(t), url)
+	if err != nil {
+		t.Fatalf("open the read model: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Errorf("close the read model: %v", err)
+		}
+	})
+	e := &env{store: store, b: fixture.New(1000)}
+	if e.gen, err = store.ActiveGeneration(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := service.Config{
+		GRPCAddr:        "127.0.0.1:0",
+		HTTPAddr:        "127.0.0.1:0",
+		ReadModel:       store,
+		Logger:          testLogger(t),
+		DefaultDeadline: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.svc = start(t, cfg)
+	e.conn = dial(t, e.svc.GRPCAddr())
+	e.client = loansv1.NewLoanQueryServiceClient(e.conn)
+	return e
+}
+
+// apply writes what the builder built since the last apply.
+func (e *env) apply(t *testing.T) readmodel.Batch {
+	t.Helper()
+	batch := e.b.Batch()
+	if err := e.store.Apply(t.Context(), e.gen, batch); err != nil {
+		t.Fatalf("apply a batch up to %d: %v", batch.Checkpoint, err)
+	}
+	return batch
+}
+
+// running is a started service shut down once: by the test or at its end.
+type running struct {
+	*service.Service
+	once sync.Once
+	err  error
+}
+
+func start(t *testing.T, cfg service.Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+	defer cancel()
+	svc, err := service.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start the query service: %v", err)
+	}
+	r := &running{Service: svc}
+	t.Cleanup(func() {
+		if err := r.stop(shutdownTimeout); err != nil {
+			t.Errorf("shut down the query service: %v", err)
+		}
+	})
+	return r
+}
+
+func (r *running) stop(timeout time.Duration) error {
+	r.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		r.err = r.Shutdown(ctx)
+	})
+	return r.err
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// ctx bounds a test's calls.
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(t.Context(), callTimeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+// testLogger logs to the test, at Warn and above: refusals are not logged,
+// internal errors are.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// refused checks that err is a status with this code and an ErrorInfo of
+// this reason in the loans.v1 domain, and returns the ErrorInfo.
+func refused(t *testing.T, err error, code codes.Code, reason string) *errdetails.ErrorInfo {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %s %s", code, reason)
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		t.Fatalf("error %v is not a gRPC status", err)
+	}
+	if st.Code() != code {
+		t.Fatalf("code %s (%s); want %s %s", st.Code(), st.Message(), code, reason)
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			if info.GetReason() != reason || info.GetDomain() != errorDomain {
+				t.Fatalf("ErrorInfo %s/%s (%s); want %s/%s", info.GetDomain(), info.GetReason(), st.Message(), errorDomain, reason)
+			}
+			return info
+		}
+	}
+	t.Fatalf("status %s %q has no ErrorInfo; want reason %s", st.Code(), st.Message(), reason)
+	return nil
+}
+
+// uuidOf makes the n-th application's UUID; their order does not follow n.
+func uuidOf(n int) string {
+	h := uint64(n)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	h ^= h >> 29
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(h>>32), uint16(h>>16), n%0x1000, (n/0x1000)%0x1000, h&0xFFFFFFFFFFFF)
+}
+
+// ---- REST ----
+
+// restReply is an HTTP answer with its body read.
+type restReply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// get sends a GET to the service's REST gateway, headers given as
+// name, value...
+func (e *env) get(t *testing.T, path string, headers ...string) restReply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+e.svc.HTTPAddr()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := (&http.Client{Timeout: callTimeout}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatalf("GET %s: read the body: %v", path, err)
+	}
+	return restReply{status: resp.StatusCode, header: resp.Header, body: body}
+}

@@ -1,0 +1,225 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/query-service/internal/service"
+)
+
+func TestService_HealthAndReflection(t *testing.T) {
+	e := newEnv(t)
+	health := healthpb.NewHealthClient(e.conn)
+	for _, name := range []string{"", "loans.v1.LoanQueryService"} {
+		resp, err := health.Check(ctx(t), &healthpb.HealthCheckRequest{Service: name})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health of %q: %v, %v; want SERVING", name, resp, err)
+		}
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(e.conn).ServerReflectionInfo(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !strings.Contains(strings.Join(names, " "), "loans.v1.LoanQueryService") {
+		t.Errorf("reflection lists %v", names)
+	}
+	_ = stream.CloseSend()
+}
+
+// waitingReader tells when a call starts waiting for a consistency token.
+type waitingReader struct {
+	readmodel.Reader
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (r *waitingReader) Position(ctx context.Context) (uint64, error) {
+	r.once.Do(func() { close(r.waiting) })
+	return r.Reader.Position(ctx)
+}
+
+// TestService_Shutdown: SIGTERM's path. A call in flight (here waiting for
+// the read model) is answered; new calls are refused; health says so.
+func TestService_Shutdown(t *testing.T) {
+	e := newEnv(t)
+	reader := &waitingReader{Reader: e.store, waiting: make(chan struct{})}
+	svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
+	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+	id := uuidOf(1)
+	e.b.Request(id, 1000, 12, "ada", at(0))
+	batch := e.b.Batch()
+
+	answered := make(chan error, 1)
+	go func() {
+		_, err := client.GetLoanApplication(ctx(t), &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: id, ConsistencyToken: batch.Checkpoint})
+		answered <- err
+	}()
+	select {
+	case <-reader.waiting:
+	case <-time.After(callTimeout):
+		t.Fatal("the call never reached the read model")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- svc.stop(shutdownTimeout) }()
+	// The server stops taking calls while the first one still waits.
+	deadline := time.Now().Add(callTimeout)
+	for {
+		_, err := client.GetLoanApplication(ctx(t), &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: id})
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new calls still taken during shutdown: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.store.Apply(t.Context(), e.gen, batch); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("the call in flight: %v", err)
+		}
+	case <-time.After(callTimeout):
+		t.Fatal("the call in flight was never answered")
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(shutdownTimeout + time.Second):
+		t.Fatal("shutdown did not finish")
+	}
+}
+
+// TestService_ShutdownDeadline: calls still running when the shutdown's
+// time is up are cut off.
+func TestService_ShutdownDeadline(t *testing.T) {
+	e := newEnv(t)
+	reader := &waitingReader{Reader: e.store, waiting: make(chan struct{})}
+	svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
+	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+	answered := make(chan error, 1)
+	go func() {
+		_, err := client.ListLoanApplications(ctx(t), &loansv1.ListLoanApplicationsRequest{ConsistencyToken: 1 << 40})
+		answered <- err
+	}()
+	<-reader.waiting
+	start := time.Now()
+	if err := svc.stop(200 * time.Millisecond); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %s; want about 200ms", took)
+	}
+	select {
+	case err := <-answered:
+		if c := status.Code(err); c != codes.Unavailable && c != codes.Canceled {
+			t.Errorf("the call cut off: %v", err)
+		}
+	case <-time.After(callTimeout):
+		t.Fatal("the call cut off was never answered")
+	}
+}
+
+// failingReader fails or panics on Get.
+type failingReader struct {
+	readmodel.Reader
+	panics bool
+}
+
+func (r failingReader) Get(context.Context, string) (readmodel.Application, error) {
+	if r.panics {
+		panic("the store is haunted")
+	}
+	return readmodel.Application{}, errors.New("disk on fire at /var/secret/path")
+}
+
+func TestService_InternalErrors(t *testing.T) {
+	e := newEnv(t)
+	for name, reader := range map[string]readmodel.Reader{"Error": failingReader{Reader: e.store}, "Panic": failingReader{Reader: e.store, panics: true}} {
+		t.Run(name, func(t *testing.T) {
+			svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
+			client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+			_, err := client.GetLoanApplication(ctx(t), &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: uuidOf(1)})
+			if st, _ := status.FromError(err); st.Code() != codes.Internal || st.Message() != "internal error" {
+				t.Fatalf("got %v; want Internal without the cause's details", err)
+			}
+			// The server lives on.
+			if _, err := client.ListLoanApplications(ctx(t), &loansv1.ListLoanApplicationsRequest{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestOpenReadModel(t *testing.T) {
+	t.Run("SQLiteCreatesTheFolder", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nested", "dir", "readmodel.db")
+		store, err := service.OpenReadModel(t.Context(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if _, err := store.Position(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("SQLiteAbsolutePath", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "readmodel.db")
+		store, err := service.OpenReadModel(t.Context(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("UnknownScheme", func(t *testing.T) {
+		_, err := service.OpenReadModel(t.Context(), "postgres://user:hunter2@db/loans")
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("error %v; want a refusal that does not repeat the password", err)
+		}
+	})
+	t.Run("SQLiteWithoutPath", func(t *testing.T) {
+		if _, err := service.OpenReadModel(t.Context(), "sqlite:"); err == nil {
+			t.Fatal("no error")
+		}
+	})
+}
+
+func TestStart_WithoutReadModel(t *testing.T) {
+	if _, err := service.Start(t.Context(), service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}); err == nil {
+		t.Fatal("no error")
+	}
+}
