@@ -15,6 +15,18 @@
 // So an event delivered twice changes nothing, with or without transactions;
 // where the store has transactions (SQLite; a MongoDB replica set) the batch
 // and the checkpoint also commit together.
+//
+// Settled by the contract suite (readmodeltest), which every adapter passes:
+//   - times are kept at microsecond precision, in UTC (truncated);
+//   - positions are below 2^63 (both stores keep signed 64-bit integers);
+//   - a checkpoint never moves backward; generation numbers are never reused;
+//   - History of an unknown application is empty, not ErrNotFound;
+//   - a contribution with an empty Day counts in the funnel only.
+//
+// The guards make a late event lose: an event projected after later ones of
+// the same application (or the same day) is ignored. So a parked event
+// replayed after the projector went past it cannot amend what it missed;
+// a rebuild (a new generation projected from the start) does.
 package readmodel
 
 import (
@@ -139,9 +151,12 @@ const (
 )
 
 // Page asks for one page of a list. The cursor is opaque to callers: the
-// NextCursor of the previous page (empty for the first). Pages stay stable
-// while applications are added or changed: an item never shows up twice and
-// none present through the whole walk is skipped.
+// NextCursor of the previous page (empty for the first); it only works with
+// the order it was made for. Pages are keyset pages, stable while
+// applications are added or changed: no item shows up twice, and an item
+// present through the whole walk whose sort key did not change is never
+// skipped (one whose key moved behind the cursor, such as UpdatedAt under
+// OrderUpdatedAtDesc, may be).
 type Page struct {
 	Order  Order
 	Size   int
@@ -170,7 +185,9 @@ type Writer interface {
 	// NewGeneration creates empty tables for a rebuild and returns their
 	// generation number (not active yet).
 	NewGeneration(ctx context.Context) (int, error)
-	// Activate switches readers to a generation at once.
+	// Activate switches readers to a generation at once. Activate a rebuilt
+	// generation only once it has caught up with the active one: readers'
+	// Position (and so consistency tokens) would go back otherwise.
 	Activate(ctx context.Context, generation int) error
 	// DropGeneration deletes an inactive generation's tables.
 	DropGeneration(ctx context.Context, generation int) error
