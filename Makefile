@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service
+MODULES := gen platform devstack command-service query-service projector-service
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
@@ -23,26 +23,35 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector
 
 COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
+QUERY_GRPC_ADDR   ?= 127.0.0.1:8083
+QUERY_HTTP_ADDR   ?= 127.0.0.1:8082
+# The read model: the embedded SQLite file, or a mongodb:// URI for MongoDB.
+READMODEL_URL     ?= sqlite:$(DATA)/readmodel.db
 
-## run: start the event store and the command service as separate processes (Ctrl-C stops them all)
+## run: start the event store, command service, projector and query service as separate processes (Ctrl-C stops them all)
 run: build
 	@mkdir -p $(DATA)/eventstore
-	@echo "event store     esdb://$(EVENTSTORE_ADDR)?tls=false   (data in $(DATA)/eventstore)"
-	@echo "command service gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
+	@echo "event store      esdb://$(EVENTSTORE_ADDR)?tls=false   (data in $(DATA)/eventstore)"
+	@echo "command service  gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
+	@echo "query service    gRPC $(QUERY_GRPC_ADDR), REST http://$(QUERY_HTTP_ADDR)/v1/loan-applications"
+	@echo "read model       $(READMODEL_URL)"
 	@trap 'kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(BIN)/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore & \
 	$(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
 		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
+	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' & \
+	$(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
 	wait -n
 
 ## build: build the binaries into .bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./command-service/cmd/command-service
+	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/docstore ./command-service/cmd/command-service \
+		./projector-service/cmd/projector-service ./query-service/cmd/query-service
 
 ## test: lint, then every module's tests with the race detector
 test: lint
@@ -94,7 +103,7 @@ $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION):
 	@touch $@
 
 ## bench: every benchmark
-bench: bench-eventstore bench-commands
+bench: bench-eventstore bench-commands bench-projector
 
 ## bench-eventstore: append, read and subscription rates of the embedded event store beside the machine's limits
 bench-eventstore:
@@ -104,3 +113,6 @@ bench-eventstore:
 bench-commands:
 	$(GO) run ./command-service/cmd/commands-bench $(BENCH_FLAGS)
 
+## bench-projector: the projector's catch-up rate beside the raw SQLite writes, live lag, the MongoDB adapter on FerretDB
+bench-projector:
+	$(GO) run ./projector-service/cmd/projector-bench $(BENCH_FLAGS)

@@ -1,0 +1,240 @@
+// Command projector-service projects the loan events of EventStoreDB (or the
+// embedded store) into the read model (SQLite by default, or MongoDB).
+//
+//	projector-service [run]        follow $all into the active generation (default)
+//	projector-service rebuild      project everything into a new generation, then switch readers to it
+//	projector-service replay-parked  project the parked events again; unpark those that now succeed
+//
+// Flags (the first three also read from the environment variable in their
+// usage text):
+//
+//	-eventstore 'esdb://127.0.0.1:2113?tls=false'   (EVENTSTORE_URL)
+//	-readmodel sqlite:.data/readmodel.db | mongodb://...   (READMODEL_URL)
+//	-log-level info   (LOG_LEVEL; logs are JSON on stderr)
+//	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 5,000 on SQLite, 1,000 on MongoDB)
+//	-grace 5s         rebuild: how long readers may keep reading the old generation
+//	-rebuild          replay-parked: rebuild afterwards if anything was unparked
+//
+// Exit status: 0 done, 1 failed, 2 usage, 3 replay-parked left events parked.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/loanflow/loans/projector-service/internal/projector"
+	"github.com/loanflow/loans/projector-service/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitStillParked = 3 // replay-parked: some events still fail
+)
+
+var subcommands = map[string]string{
+	"run":           "follow $all into the active generation until SIGTERM",
+	"rebuild":       "project every event into a new generation, switch readers to it, drop the old one",
+	"replay-parked": "project the parked events again; unpark those that succeed, report the others",
+}
+
+func envInt(name string, fallback int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
+}
+
+func env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return fallback
+}
+
+// Main runs a subcommand until it ends or ctx ends (SIGTERM); it returns the
+// exit code. Reports go to stdout, JSON logs to stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	sub, explicit := "run", false
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args, explicit = args[0], args[1:], true
+	}
+	fs := flag.NewFlagSet("projector-service "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	eventStore := fs.String("eventstore", env("EVENTSTORE_URL", "esdb://127.0.0.1:2113?tls=false"), "EventStoreDB connection string (EVENTSTORE_URL)")
+	readModel := fs.String("readmodel", env("READMODEL_URL", store.DefaultURL), "read model: sqlite:PATH or a mongodb:// URI (READMODEL_URL)")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	grace := fs.Duration("grace", 5*time.Second, "rebuild: how long readers of the old generation may finish before it is dropped")
+	batch := fs.Int("batch", envInt("PROJECTOR_MAX_BATCH", 0), "most events written at once while catching up; 0: 5,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
+	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: projector-service [run|rebuild|replay-parked] [flags]\n\n")
+		for _, name := range []string{"run", "rebuild", "replay-parked"} {
+			fmt.Fprintf(stderr, "  %-14s %s\n", name, subcommands[name])
+		}
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	err := fs.Parse(args)
+	if err == nil && !explicit && fs.NArg() > 0 {
+		// Flags first, then the subcommand (and maybe more flags).
+		sub = fs.Arg(0)
+		err = fs.Parse(fs.Args()[1:])
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if _, ok := subcommands[sub]; !ok || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "projector-service: unknown subcommand or argument %q\n", strings.Join(append([]string{sub}, fs.Args()...), " "))
+		fs.Usage()
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "projector-service: -log-level: %v\n", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "projector-service")
+
+	code, err := runSubcommand(ctx, sub, config{eventStore: *eventStore, readModel: *readModel, grace: *grace, rebuildAfter: *rebuildAfter, maxBatch: *batch}, logger, stdout)
+	if err != nil {
+		logger.Error("projector-service: "+sub+" failed", "error", err)
+		fmt.Fprintf(stderr, "projector-service %s: %v\n", sub, err)
+	}
+	return code
+}
+
+type config struct {
+	eventStore, readModel string
+	grace                 time.Duration
+	rebuildAfter          bool
+	maxBatch              int
+}
+
+func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Logger, stdout io.Writer) (int, error) {
+	esCfg, err := esdb.ParseConnectionString(cfg.eventStore)
+	if err != nil {
+		return exitUsage, fmt.Errorf("-eventstore: %w", err)
+	}
+	esCfg.Logger = esdbLogger(logger)
+	client, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return exitError, fmt.Errorf("event store: %w", err)
+	}
+	defer client.Close()
+	st, err := store.Open(ctx, cfg.readModel)
+	if err != nil {
+		return exitError, err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Warn("projector-service: closing the read model", "error", err)
+		}
+	}()
+	maxBatch := cfg.maxBatch
+	if maxBatch <= 0 {
+		maxBatch = projector.DefaultMaxBatch
+		if strings.HasPrefix(cfg.readModel, "sqlite:") {
+			maxBatch = projector.SQLiteMaxBatch
+		}
+	}
+	p := projector.New(client, st, logger, projector.Options{MaxBatch: maxBatch})
+	logger.Info("projector-service: starting", "subcommand", sub, "readmodel", store.Redact(cfg.readModel), "max_batch", maxBatch)
+
+	switch sub {
+	case "rebuild":
+		res, err := p.Rebuild(ctx, cfg.grace)
+		if err != nil {
+			return exitError, err
+		}
+		printRebuild(stdout, res)
+		return exitOK, nil
+	case "replay-parked":
+		outcomes, err := p.ReplayParked(ctx)
+		if err != nil {
+			return exitError, err
+		}
+		var failing, behind int
+		for _, o := range outcomes {
+			e := o.Parked
+			switch {
+			case o.Err != nil:
+				failing++
+				fmt.Fprintf(stdout, "still failing  position %d  %s  %s  %s: %v\n", e.Position, e.EventType, e.Stream, e.EventID, o.Err)
+			case o.Behind:
+				behind++
+				fmt.Fprintf(stdout, "unparked       position %d  %s  %s  %s (its application had moved on: history only)\n", e.Position, e.EventType, e.Stream, e.EventID)
+			default:
+				fmt.Fprintf(stdout, "unparked       position %d  %s  %s  %s\n", e.Position, e.EventType, e.Stream, e.EventID)
+			}
+		}
+		unparked := len(outcomes) - failing
+		fmt.Fprintf(stdout, "replay-parked: %d parked, %d unparked, %d still failing\n", len(outcomes), unparked, failing)
+		switch {
+		case unparked > 0 && cfg.rebuildAfter:
+			res, err := p.Rebuild(ctx, cfg.grace)
+			if err != nil {
+				return exitError, err
+			}
+			printRebuild(stdout, res)
+		case unparked > 0:
+			fmt.Fprintf(stdout, "replay-parked: the statistics count an event only after what they counted already, and %d of the applications had moved on;\n"+
+				"  run `projector-service rebuild` (or replay-parked -rebuild) to fold the unparked events in fully\n", behind)
+		}
+		if failing > 0 {
+			return exitStillParked, nil
+		}
+		return exitOK, nil
+	}
+	if err := p.Run(ctx); err != nil {
+		return exitError, err
+	}
+	return exitOK, nil
+}
+
+func printRebuild(w io.Writer, res projector.RebuildResult) {
+	fmt.Fprintf(w, "rebuild: generation %d active (replaced %d, dropped: %v), checkpoint %d, head %d, %d parked events unparked, in %v\n",
+		res.New, res.Old, res.Dropped, res.Checkpoint, res.Head, len(res.Unparked), res.Took.Round(time.Millisecond))
+}
+
+// esdbLogger sends the client's warnings and errors to slog at Warn (the
+// projector logs real failures itself), except a subscription closed on
+// purpose (context canceled), which the client calls an error: Debug. Its
+// debug and info lines (one a call) are dropped.
+func esdbLogger(logger *slog.Logger) esdb.LoggingFunc {
+	return func(level esdb.LogLevel, format string, args ...any) {
+		if level != esdb.LogError && level != esdb.LogWarn {
+			return
+		}
+		msg := "eventstore client: " + fmt.Sprintf(format, args...)
+		if strings.Contains(msg, "context canceled") {
+			logger.Debug(msg)
+			return
+		}
+		logger.Warn(msg)
+	}
+}

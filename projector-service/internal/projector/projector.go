@@ -1,0 +1,172 @@
+// Package projector runs the projection: it follows $all through a catch-up
+// subscription of the official EventStoreDB client, filtered on the server
+// to the loan event types, folds the events with package projection and
+// writes them through a readmodel.Writer, with the $all position reached as
+// the generation's checkpoint.
+//
+// While catching up it writes batches (up to Options.MaxBatch events, or
+// what came in Options.MaxDelay); once live it writes what is there at once.
+// Every write is idempotent (readmodel's rules), so after a crash it simply
+// starts again from the stored checkpoint.
+//
+// An event that cannot be projected is parked (readmodel.Writer.Park) and
+// the projection goes on: one whose payload, metadata or application UUID
+// does not decode is parked at once (the same bytes through the same code
+// fail the same way every time); one the store keeps refusing is parked
+// after Options.Attempts tries, provided the store otherwise works (a store
+// that refuses everything is down: the projector waits for it instead of
+// parking every event).
+package projector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/readmodel"
+)
+
+// Options tune a Projector; zero fields take the defaults.
+type Options struct {
+	// MaxBatch is the most events written at once while catching up
+	// (DefaultMaxBatch).
+	MaxBatch int
+	// MaxDelay is how long catching up waits to fill a batch (50 ms). Once
+	// live, events are written as soon as they come.
+	MaxDelay time.Duration
+	// Attempts is how many times a failing write is tried before the events
+	// in it are tried one by one and a failing one parked (3).
+	Attempts int
+	// RetryBackoff is the first wait between attempts, doubled each time
+	// (100 ms).
+	RetryBackoff time.Duration
+	// WatchInterval is how often Run checks which generation is active
+	// (1 s).
+	WatchInterval time.Duration
+	// ResubscribeBackoffMax bounds the wait before following $all again
+	// after the subscription or the store failed (5 s).
+	ResubscribeBackoffMax time.Duration
+	// StopTimeout bounds how long the batch in hand may take to be written
+	// once Run's context ends (10 s).
+	StopTimeout time.Duration
+	// Now gives the time events are parked at (time.Now).
+	Now func() time.Time
+}
+
+// Catch-up batch sizes (Options.MaxBatch). DefaultMaxBatch keeps a MongoDB
+// transaction to about a thousand documents of each kind, as MongoDB
+// advises. SQLiteMaxBatch is for the SQLite store: bigger transactions mean
+// fewer commits and more of an application's events folded into one upsert
+// (at 1,000,000 events, 1,000 events a batch wrote about 24,000 events/s,
+// 5,000 about 32,000 and 10,000 about 36,000: docs/BENCHMARKS.md).
+const (
+	DefaultMaxBatch = 1000
+	SQLiteMaxBatch  = 5000
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 50 * time.Millisecond
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 100 * time.Millisecond
+	}
+	if o.WatchInterval <= 0 {
+		o.WatchInterval = time.Second
+	}
+	if o.ResubscribeBackoffMax <= 0 {
+		o.ResubscribeBackoffMax = 5 * time.Second
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Projector projects loan events from the event store into a read model.
+type Projector struct {
+	client *esdb.Client
+	store  readmodel.Writer
+	logger *slog.Logger
+	opts   Options
+	// onPark, when set, is told each position parked (a rebuild notes
+	// what it could not project).
+	onPark func(position uint64)
+}
+
+// New prepares a projector.
+func New(client *esdb.Client, store readmodel.Writer, logger *slog.Logger, opts Options) *Projector {
+	return &Projector{client: client, store: store, logger: logger, opts: opts.withDefaults()}
+}
+
+// errGenerationChanged ends following a generation that is no longer the
+// active one.
+var errGenerationChanged = errors.New("projector: another generation was activated")
+
+// Run projects into the active generation until ctx ends, then writes the
+// batch in hand and returns nil. When another generation is activated (by
+// a rebuild) it goes on from that generation's checkpoint. Failures of the
+// event store or the read model are waited out with backoff.
+func (p *Projector) Run(ctx context.Context) error {
+	backoff := p.opts.RetryBackoff
+	for ctx.Err() == nil {
+		gen, err := p.store.ActiveGeneration(ctx)
+		if err == nil {
+			p.logger.Info("projector: following $all", "generation", gen)
+			err = p.follow(ctx, gen, followOptions{watch: true})
+			if err == nil || ctx.Err() != nil {
+				return nil
+			}
+		}
+		if errors.Is(err, errGenerationChanged) {
+			backoff = p.opts.RetryBackoff
+			continue
+		}
+		p.logger.Warn("projector: interrupted; resuming from the checkpoint", "error", err, "after", backoff)
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, p.opts.ResubscribeBackoffMax)
+	}
+	return nil
+}
+
+// filter is the server-side filter: the loan event types.
+func filter() *esdb.SubscriptionFilter {
+	return &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: loanevents.Types()}
+}
+
+// allPosition is where a subscription starts to deliver events after
+// checkpoint. The read model keeps commit positions; EventStoreDB's prepare
+// position equals the commit position for events appended outside
+// (long-deprecated) transactions, which is all the services write.
+func allPosition(checkpoint uint64) esdb.AllPosition {
+	if checkpoint == 0 {
+		return esdb.Start{}
+	}
+	return esdb.Position{Commit: checkpoint, Prepare: checkpoint}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
