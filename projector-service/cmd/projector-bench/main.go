@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -60,6 +61,9 @@ const (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as projector-service runs
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "projector-bench:", err)
 		os.Exit(1)
@@ -77,7 +81,7 @@ func run() error {
 	flag.IntVar(&cfg.ferretEvents, "ferret-events", 20_000, "events for the MongoDB adapter on FerretDB")
 	flag.BoolVar(&cfg.skipFerret, "skip-ferret", false, "skip the FerretDB figure")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the FerretDB projector's progress and warnings to stderr")
-	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 12*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
+	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 20*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
 	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache per connection, in MiB, for both (a) and (b) (0: sqlitestore's default)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the catch-up runs to this file")

@@ -376,20 +376,20 @@ func (b *bench) liveLag() error {
 		}
 	}()
 
-	tick := time.NewTicker(time.Second / time.Duration(b.cfg.rate))
-	defer tick.Stop()
-	tokens := make(chan struct{})
+	// Commands are due every 1/rate s from the start (an open loop: a late
+	// command does not push the next ones back).
+	tokens := make(chan struct{}, 1024)
 	go func() {
-		deadline := time.Now().Add(b.cfg.lagDuration)
-		for range tick.C {
-			if time.Now().After(deadline) {
+		interval := time.Second / time.Duration(b.cfg.rate)
+		begin := time.Now()
+		for i := 0; ; i++ {
+			due := begin.Add(time.Duration(i) * interval)
+			if due.Sub(begin) >= b.cfg.lagDuration {
 				close(tokens)
 				return
 			}
-			select {
-			case tokens <- struct{}{}:
-			default: // every client busy: the tick is lost (the rate printed says so)
-			}
+			time.Sleep(time.Until(due))
+			tokens <- struct{}{}
 		}
 	}()
 	var wg sync.WaitGroup
