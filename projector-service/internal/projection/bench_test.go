@@ -3,13 +3,11 @@ package projection_test
 import (
 	"testing"
 
-	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 )
 
 func BenchmarkDecode(b *testing.B) {
-	t := &testing.T{}
-	rec := approved.recorded(t)
+	rec := approved.recorded(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := projection.Decode(rec); err != nil {
@@ -19,14 +17,12 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func BenchmarkProject(b *testing.B) {
-	t := &testing.T{}
-	app := given(t, requested, submitted, reviewed)
-	e := approved.decoded(t)
+	app := given(b, requested, submitted, reviewed)
+	e := approved.decoded(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := projection.Project(app, e); err != nil {
 			b.Fatal(err)
 		}
 	}
-	_ = readmodel.Application{}
 }

@@ -28,7 +28,7 @@ type ev struct {
 	position uint64
 }
 
-func (e ev) recorded(t *testing.T) projection.Recorded {
+func (e ev) recorded(t testing.TB) projection.Recorded {
 	t.Helper()
 	typ, data, err := loanevents.Marshal(e.payload)
 	if err != nil {
@@ -45,7 +45,7 @@ func (e ev) recorded(t *testing.T) projection.Recorded {
 		Revision: 3, Position: e.position, Created: at(e.minutes + 1)}
 }
 
-func (e ev) decoded(t *testing.T) projection.Event {
+func (e ev) decoded(t testing.TB) projection.Event {
 	t.Helper()
 	d, err := projection.Decode(e.recorded(t))
 	if err != nil {
@@ -55,7 +55,7 @@ func (e ev) decoded(t *testing.T) projection.Event {
 }
 
 // given folds events onto no application.
-func given(t *testing.T, events ...ev) readmodel.Application {
+func given(t testing.TB, events ...ev) readmodel.Application {
 	t.Helper()
 	var app readmodel.Application
 	for _, e := range events {
