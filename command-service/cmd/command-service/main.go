@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/loanflow/loans/command-service/internal/domain"
 	"github.com/loanflow/loans/command-service/internal/service"
+	"github.com/loanflow/loans/platform/envflag"
 )
 
 func main() {
@@ -28,32 +28,29 @@ func main() {
 	}
 }
 
-func env(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return fallback
-}
-
-func envInt(name string, fallback int64) int64 {
-	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
-		return v
-	}
-	return fallback
+// envVars are the flags that environment variables may set.
+var envVars = map[string]string{
+	"grpc-addr":        "COMMAND_GRPC_ADDR",
+	"http-addr":        "COMMAND_HTTP_ADDR",
+	"eventstore":       "EVENTSTORE_URL",
+	"max-amount":       "LOAN_MAX_AMOUNT",
+	"max-duration":     "LOAN_MAX_DURATION",
+	"process-managers": "COMMAND_PROCESS_MANAGERS",
+	"log-level":        "LOG_LEVEL",
 }
 
 func run(args []string) error {
 	limits := domain.DefaultLimits()
 	fs := flag.NewFlagSet("command-service", flag.ContinueOnError)
-	grpcAddr := fs.String("grpc-addr", env("COMMAND_GRPC_ADDR", "127.0.0.1:8081"), "gRPC listen address (COMMAND_GRPC_ADDR)")
-	httpAddr := fs.String("http-addr", env("COMMAND_HTTP_ADDR", "127.0.0.1:8080"), "REST gateway listen address (COMMAND_HTTP_ADDR)")
-	eventStore := fs.String("eventstore", env("EVENTSTORE_URL", "esdb://127.0.0.1:2113?tls=false"), "EventStoreDB connection string (EVENTSTORE_URL)")
-	maxAmount := fs.Int64("max-amount", envInt("LOAN_MAX_AMOUNT", limits.MaxAmount), "largest amount a loan may ask for (LOAN_MAX_AMOUNT)")
-	maxDuration := fs.Int64("max-duration", envInt("LOAN_MAX_DURATION", int64(limits.MaxDuration)), "longest duration in months (LOAN_MAX_DURATION)")
-	processManagers := fs.Bool("process-managers", env("COMMAND_PROCESS_MANAGERS", "true") == "true", "run the process managers in this process (COMMAND_PROCESS_MANAGERS)")
+	grpcAddr := fs.String("grpc-addr", "127.0.0.1:8081", "gRPC listen address (COMMAND_GRPC_ADDR)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "REST gateway listen address (COMMAND_HTTP_ADDR)")
+	eventStore := fs.String("eventstore", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB connection string (EVENTSTORE_URL)")
+	maxAmount := fs.Int64("max-amount", limits.MaxAmount, "largest amount a loan may ask for (LOAN_MAX_AMOUNT)")
+	maxDuration := fs.Int64("max-duration", int64(limits.MaxDuration), "longest duration in months (LOAN_MAX_DURATION)")
+	processManagers := fs.Bool("process-managers", true, "run the process managers in this process (COMMAND_PROCESS_MANAGERS)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
-	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
+	if err := envflag.Parse(fs, args, envVars); err != nil {
 		return err
 	}
 	var level slog.Level

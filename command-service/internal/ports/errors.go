@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/loanflow/loans/command-service/internal/app/command"
 	"github.com/loanflow/loans/command-service/internal/domain"
+	"github.com/loanflow/loans/platform/apiserver"
 )
-
-// ErrorDomain is the google.rpc.ErrorInfo domain of every refusal.
-const ErrorDomain = "loans.v1"
 
 // Reasons the ports themselves give (the domain's are in package domain).
 const (
@@ -28,7 +24,7 @@ const (
 )
 
 // codeOfKind is the one table from the domain's error kinds to gRPC codes.
-// The REST gateway then maps codes to HTTP statuses (httpStatus).
+// The REST gateway then maps codes to HTTP statuses (apiserver.HTTPStatus).
 var codeOfKind = map[domain.Kind]codes.Code{
 	domain.KindInvalidArgument:    codes.InvalidArgument,
 	domain.KindFailedPrecondition: codes.FailedPrecondition,
@@ -66,39 +62,5 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 
 // refusal builds a status with a google.rpc.ErrorInfo.
 func refusal(code codes.Code, reason, message string) error {
-	st, err := status.New(code, message).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
-	if err != nil {
-		return status.Error(code, message)
-	}
-	return st.Err()
-}
-
-// httpStatus maps gRPC codes to HTTP statuses for the REST gateway. It
-// follows grpc-gateway's defaults except that a command that does not fit the
-// application's state (FailedPrecondition) and a concurrent change (Aborted)
-// are conflicts with the resource's current state: 409.
-func httpStatus(code codes.Code) int {
-	switch code {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
-		return http.StatusConflict
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.Canceled:
-		return 499
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusInternalServerError
+	return apiserver.Refusal(code, reason, message, nil)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+
+	"github.com/loanflow/loans/devstack/benchcpu"
 )
 
 // bench holds the figures as they are measured.
@@ -78,9 +80,9 @@ func (b *bench) waitIdle() {
 	limit := min(10*time.Second, b.cfg.idleWait-b.idleWaited)
 	start := time.Now()
 	for time.Since(start) < limit {
-		a := sampleCPU()
+		a := benchcpu.Now()
 		time.Sleep(250 * time.Millisecond)
-		if u := cpuSince(a); !u.ok || u.others <= b.cfg.busyLimit {
+		if u := benchcpu.Since(a); !u.OK || u.Others <= b.cfg.busyLimit {
 			break
 		}
 	}
@@ -96,30 +98,30 @@ func (b *bench) runs(retries int, measure func() (line string, record func(), er
 	type attempt struct {
 		line   string
 		record func()
-		use    cpuUse
+		use    benchcpu.Use
 	}
 	for i := range b.cfg.runs {
 		var best *attempt
 		retried := false
 		for n := 0; ; n++ {
 			b.waitIdle()
-			cpu := sampleCPU()
+			cpu := benchcpu.Now()
 			line, record, err := measure()
 			if err != nil {
 				return err
 			}
-			a := &attempt{line, record, cpuSince(cpu)}
-			if best == nil || a.use.others < best.use.others {
+			a := &attempt{line, record, benchcpu.Since(cpu)}
+			if best == nil || a.use.Others < best.use.Others {
 				best = a
 			}
-			if !a.use.ok || a.use.others <= b.cfg.busyLimit || n >= retries {
+			if !a.use.OK || a.use.Others <= b.cfg.busyLimit || n >= retries {
 				break
 			}
 			b.discarded++
 			retried = true
 			fmt.Printf("    run %d/%d: %s%s: other processes were busy; again\n", i+1, b.cfg.runs, line, a.use)
 		}
-		noteOthers(best.use.others)
+		noteOthers(best.use.Others)
 		best.record()
 		kept := ""
 		if retried {
@@ -302,7 +304,7 @@ func (b *bench) storeFill(ctx context.Context, s *store) error {
 	if written != head {
 		return fmt.Errorf("after the fill: %d events acknowledged but the log's head is at position %d", written, head)
 	}
-	waited := settle(60 * time.Second)
+	waited := benchcpu.Settle(60 * time.Second)
 	b.fillEvents = written
 	b.storeBytes = s.diskBytes()
 	fmt.Printf("    store holds %s events (head position %s), %.1f MiB on disk; settled in %s (page cache flushed, compactions done)\n",

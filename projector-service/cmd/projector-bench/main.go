@@ -32,6 +32,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/devstack/benchcpu"
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 )
@@ -84,7 +85,7 @@ func run() error {
 	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 20*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
 	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache per connection, in MiB, for both (a) and (b) (0: sqlitestore's default)")
-	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the catch-up runs to this file")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of the raw and catch-up runs to FILE.raw.N and FILE.catchup.N")
 	flag.Parse()
 
 	dir := cfg.dir
@@ -121,15 +122,20 @@ func run() error {
 		return err
 	}
 	for r := range cfg.runs {
-		settle(10 * time.Second)
-		if err := b.rawRun(r); err != nil {
+		benchcpu.Settle(10 * time.Second)
+		if err := startProfile(cfg.cpuProfile, "raw", r); err != nil {
 			return err
 		}
-		settle(10 * time.Second)
-		if err := startProfile(cfg.cpuProfile, r); err != nil {
+		err := b.rawRun(r)
+		pprof.StopCPUProfile()
+		if err != nil {
 			return err
 		}
-		err := b.catchUpRun(r, r == cfg.runs-1)
+		benchcpu.Settle(10 * time.Second)
+		if err := startProfile(cfg.cpuProfile, "catchup", r); err != nil {
+			return err
+		}
+		err = b.catchUpRun(r, r == cfg.runs-1)
 		pprof.StopCPUProfile()
 		if err != nil {
 			return err
@@ -137,7 +143,7 @@ func run() error {
 	}
 	b.batches = nil // free the raw phase's memory
 	runtime.GC()
-	settle(10 * time.Second)
+	benchcpu.Settle(10 * time.Second)
 	if err := b.liveLag(); err != nil {
 		return err
 	}
@@ -150,12 +156,12 @@ func run() error {
 	return nil
 }
 
-// startProfile profiles the next catch-up run into path (one file a run).
-func startProfile(path string, run int) error {
+// startProfile profiles the next raw or catch-up run into path.phase.run.
+func startProfile(path, phase string, run int) error {
 	if path == "" {
 		return nil
 	}
-	f, err := os.Create(fmt.Sprintf("%s.%d", path, run))
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", path, phase, run))
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/devstack/benchcpu"
 	"github.com/loanflow/loans/devstack/docstore"
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/platform/readmodel"
@@ -47,13 +48,13 @@ type bench struct {
 	batches []rawBatch
 
 	catchUp, raw, ratio figure
-	catchUpCPU, rawCPU  []cpuUse
+	catchUpCPU, rawCPU  []benchcpu.Use
 	live                *liveProjector
 
 	lagP50, lagP99, lagMax, appendP50, appendP99 time.Duration
 	lagCommands                                  int
 	lagRate                                      float64
-	lagCPU                                       cpuUse
+	lagCPU                                       benchcpu.Use
 
 	ferretRate   float64
 	ferretEvents int
@@ -99,7 +100,7 @@ func (b *bench) fill() error {
 		firstErr error
 	)
 	fmt.Printf("fill            appending %d loan events from %d writers ...\n", b.cfg.events, b.cfg.writers)
-	cpu := sampleCPU()
+	cpu := benchcpu.Now()
 	start := time.Now()
 	for range b.cfg.writers {
 		wg.Go(func() {
@@ -132,7 +133,7 @@ func (b *bench) fill() error {
 	b.events, b.lastPos = int(events.Load()), last.Load()
 	b.fillRate.add(float64(b.events) / elapsed.Seconds())
 	fmt.Printf("fill            %d events in %d appends (%.2f events an append) in %v: %s events/s%s\n",
-		b.events, appends.Load(), float64(b.events)/float64(appends.Load()), elapsed.Round(time.Millisecond), group(b.fillRate.median()), cpuSince(cpu))
+		b.events, appends.Load(), float64(b.events)/float64(appends.Load()), elapsed.Round(time.Millisecond), group(b.fillRate.median()), benchcpu.Since(cpu))
 	return nil
 }
 
@@ -234,7 +235,7 @@ func (b *bench) rawRun(r int) error {
 	defer removeDB(path)
 	defer st.Close()
 	ctx := context.Background()
-	cpu := sampleCPU()
+	cpu := benchcpu.Now()
 	start := time.Now()
 	var reads time.Duration
 	for _, rb := range b.batches {
@@ -248,7 +249,7 @@ func (b *bench) rawRun(r int) error {
 		}
 	}
 	elapsed := time.Since(start)
-	use := cpuSince(cpu)
+	use := benchcpu.Since(cpu)
 	b.raw.add(float64(b.events) / elapsed.Seconds())
 	b.rawCPU = append(b.rawCPU, use)
 	fmt.Printf("raw SQLite      run %d/%d: %s events/s (%v, of which Applications reads %.0f%%)%s\n", r+1, b.cfg.runs, group(b.raw.values[r]),
@@ -282,7 +283,7 @@ func (b *bench) catchUpRun(r int, keep bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &liveProjector{path: path, store: st, cancel: cancel, done: make(chan error, 1)}
 	p := projector.New(b.client, st, quiet, projector.Options{MaxBatch: b.cfg.batch})
-	cpu := sampleCPU()
+	cpu := benchcpu.Now()
 	start := time.Now()
 	go func() { l.done <- p.Run(ctx) }()
 	for {
@@ -301,7 +302,7 @@ func (b *bench) catchUpRun(r int, keep bool) error {
 		}
 	}
 	elapsed := time.Since(start)
-	use := cpuSince(cpu)
+	use := benchcpu.Since(cpu)
 	b.catchUp.add(float64(b.events) / elapsed.Seconds())
 	b.catchUpCPU = append(b.catchUpCPU, use)
 	b.ratio.add(b.catchUp.values[r] / b.raw.values[r])
@@ -394,7 +395,7 @@ func (b *bench) liveLag() error {
 	}()
 	var wg sync.WaitGroup
 	var commands atomic.Int64
-	cpu := sampleCPU()
+	cpu := benchcpu.Now()
 	start := time.Now()
 	for range 32 {
 		wg.Go(func() {
@@ -436,7 +437,7 @@ func (b *bench) liveLag() error {
 	if firstErr != nil {
 		return firstErr
 	}
-	b.lagCPU = cpuSince(cpu)
+	b.lagCPU = benchcpu.Since(cpu)
 	slices.Sort(lags)
 	slices.Sort(appendsL)
 	b.lagCommands = len(lags)

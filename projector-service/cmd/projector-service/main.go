@@ -5,13 +5,13 @@
 //	projector-service rebuild      project everything into a new generation, then switch readers to it
 //	projector-service replay-parked  project the parked events again; unpark those that now succeed
 //
-// Flags (the first three also read from the environment variable in their
-// usage text):
+// Flags (an environment variable in brackets stands in for a flag not given;
+// the command line wins):
 //
 //	-eventstore 'esdb://127.0.0.1:2113?tls=false'   (EVENTSTORE_URL)
 //	-readmodel sqlite:.data/readmodel.db | mongodb://...   (READMODEL_URL)
 //	-log-level info   (LOG_LEVEL; logs are JSON on stderr)
-//	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 5,000 on SQLite, 1,000 on MongoDB)
+//	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 10,000 on SQLite, 1,000 on MongoDB)
 //	-grace 5s         rebuild: how long readers may keep reading the old generation
 //	-rebuild          replay-parked: rebuild afterwards if anything was unparked
 //
@@ -28,15 +28,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/platform/envflag"
+	"github.com/loanflow/loans/platform/esdblog"
+	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/projector-service/internal/projector"
-	"github.com/loanflow/loans/projector-service/internal/store"
 )
 
 // gcPercent is the GOGC the service runs with unless GOGC is set: decoding
@@ -69,18 +70,12 @@ var subcommands = map[string]string{
 	"replay-parked": "project the parked events again; unpark those that succeed, report the others",
 }
 
-func envInt(name string, fallback int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return fallback
-}
-
-func env(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return fallback
+// envVars are the flags that environment variables may set.
+var envVars = map[string]string{
+	"eventstore": "EVENTSTORE_URL",
+	"readmodel":  "READMODEL_URL",
+	"log-level":  "LOG_LEVEL",
+	"batch":      "PROJECTOR_MAX_BATCH",
 }
 
 // Main runs a subcommand until it ends or ctx ends (SIGTERM); it returns the
@@ -92,11 +87,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("projector-service "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	eventStore := fs.String("eventstore", env("EVENTSTORE_URL", "esdb://127.0.0.1:2113?tls=false"), "EventStoreDB connection string (EVENTSTORE_URL)")
-	readModel := fs.String("readmodel", env("READMODEL_URL", store.DefaultURL), "read model: sqlite:PATH or a mongodb:// URI (READMODEL_URL)")
-	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	eventStore := fs.String("eventstore", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB connection string (EVENTSTORE_URL)")
+	readModel := fs.String("readmodel", storeurl.Default, "read model: sqlite:PATH or a mongodb:// URI (READMODEL_URL)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
 	grace := fs.Duration("grace", 5*time.Second, "rebuild: how long readers of the old generation may finish before it is dropped")
-	batch := fs.Int("batch", envInt("PROJECTOR_MAX_BATCH", 0), "most events written at once while catching up; 0: 5,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
+	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 10,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
 	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: projector-service [run|rebuild|replay-parked] [flags]\n\n")
@@ -116,6 +111,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
+		return exitUsage
+	}
+	if err := envflag.Apply(fs, envVars); err != nil {
+		fmt.Fprintf(stderr, "projector-service: %v\n", err)
+		return exitUsage
+	}
+	if *batch < 0 {
+		fmt.Fprintf(stderr, "projector-service: -batch %d: want 0 (the store's default) or more\n", *batch)
 		return exitUsage
 	}
 	if _, ok := subcommands[sub]; !ok || fs.NArg() > 0 {
@@ -150,13 +153,13 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 	if err != nil {
 		return exitUsage, fmt.Errorf("-eventstore: %w", err)
 	}
-	esCfg.Logger = esdbLogger(logger)
+	esCfg.Logger = esdblog.To(logger)
 	client, err := esdb.NewClient(esCfg)
 	if err != nil {
 		return exitError, fmt.Errorf("event store: %w", err)
 	}
 	defer client.Close()
-	st, err := store.Open(ctx, cfg.readModel)
+	st, err := storeurl.Open(ctx, cfg.readModel)
 	if err != nil {
 		return exitError, err
 	}
@@ -168,12 +171,12 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 	maxBatch := cfg.maxBatch
 	if maxBatch <= 0 {
 		maxBatch = projector.DefaultMaxBatch
-		if strings.HasPrefix(cfg.readModel, "sqlite:") {
+		if storeurl.IsSQLite(cfg.readModel) {
 			maxBatch = projector.SQLiteMaxBatch
 		}
 	}
 	p := projector.New(client, st, logger, projector.Options{MaxBatch: maxBatch})
-	logger.Info("projector-service: starting", "subcommand", sub, "readmodel", store.Redact(cfg.readModel), "max_batch", maxBatch)
+	logger.Info("projector-service: starting", "subcommand", sub, "readmodel", storeurl.Redact(cfg.readModel), "max_batch", maxBatch)
 
 	switch sub {
 	case "rebuild":
@@ -229,22 +232,4 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 func printRebuild(w io.Writer, res projector.RebuildResult) {
 	fmt.Fprintf(w, "rebuild: generation %d active (replaced %d, dropped: %v), checkpoint %d, head %d, %d parked events unparked, in %v\n",
 		res.New, res.Old, res.Dropped, res.Checkpoint, res.Head, len(res.Unparked), res.Took.Round(time.Millisecond))
-}
-
-// esdbLogger sends the client's warnings and errors to slog at Warn (the
-// projector logs real failures itself), except a subscription closed on
-// purpose (context canceled), which the client calls an error: Debug. Its
-// debug and info lines (one a call) are dropped.
-func esdbLogger(logger *slog.Logger) esdb.LoggingFunc {
-	return func(level esdb.LogLevel, format string, args ...any) {
-		if level != esdb.LogError && level != esdb.LogWarn {
-			return
-		}
-		msg := "eventstore client: " + fmt.Sprintf(format, args...)
-		if strings.Contains(msg, "context canceled") {
-			logger.Debug(msg)
-			return
-		}
-		logger.Warn(msg)
-	}
 }

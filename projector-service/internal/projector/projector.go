@@ -61,11 +61,12 @@ type Options struct {
 // transaction to about a thousand documents of each kind, as MongoDB
 // advises. SQLiteMaxBatch is for the SQLite store: bigger transactions mean
 // fewer commits and more of an application's events folded into one upsert
-// (at 1,000,000 events, 1,000 events a batch wrote about 24,000 events/s,
-// 5,000 about 32,000 and 10,000 about 36,000: docs/BENCHMARKS.md).
+// (on a quiet 2-core VM at 1,000,000 events, the store took about 24,000
+// events/s in batches of 1,000, 29,000 of 2,500, 32,000 of 5,000 and 36,000
+// of 10,000; its WAL then peaks near 45 MB): docs/BENCHMARKS.md.
 const (
 	DefaultMaxBatch = 1000
-	SQLiteMaxBatch  = 5000
+	SQLiteMaxBatch  = 10000
 )
 
 func (o Options) withDefaults() Options {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loanflow/loans/platform/envflag"
+	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
 
@@ -27,31 +29,26 @@ func main() {
 	}
 }
 
-func env(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return fallback
-}
-
-func envDuration(name string, fallback time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return fallback
+// envVars are the flags that environment variables may set.
+var envVars = map[string]string{
+	"grpc-addr":        "QUERY_GRPC_ADDR",
+	"http-addr":        "QUERY_HTTP_ADDR",
+	"readmodel":        "READMODEL_URL",
+	"default-deadline": "QUERY_DEFAULT_DEADLINE",
+	"log-level":        "LOG_LEVEL",
 }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("query-service", flag.ContinueOnError)
-	grpcAddr := fs.String("grpc-addr", env("QUERY_GRPC_ADDR", "127.0.0.1:8083"), "gRPC listen address (QUERY_GRPC_ADDR)")
-	httpAddr := fs.String("http-addr", env("QUERY_HTTP_ADDR", "127.0.0.1:8082"), "REST gateway listen address (QUERY_HTTP_ADDR)")
-	readModel := fs.String("readmodel", env("READMODEL_URL", "sqlite:.data/readmodel.db"),
+	grpcAddr := fs.String("grpc-addr", "127.0.0.1:8083", "gRPC listen address (QUERY_GRPC_ADDR)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8082", "REST gateway listen address (QUERY_HTTP_ADDR)")
+	readModel := fs.String("readmodel", storeurl.Default,
 		"read model: sqlite:PATH (embedded, one machine) or a mongodb:// URI (READMODEL_URL)")
-	deadline := fs.Duration("default-deadline", envDuration("QUERY_DEFAULT_DEADLINE", service.DefaultDeadline),
+	deadline := fs.Duration("default-deadline", service.DefaultDeadline,
 		"deadline of calls that come without one, which also bounds a wait for a consistency token (QUERY_DEFAULT_DEADLINE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
-	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
+	if err := envflag.Parse(fs, args, envVars); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -66,7 +63,7 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := service.OpenReadModel(openCtx, *readModel)
+	store, err := storeurl.Open(openCtx, *readModel)
 	cancel()
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/query-service/internal/fixture"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
@@ -63,10 +64,10 @@ func newEnv(t *testing.T, opts ...option) *env {
 	return newEnvOn(t, "sqlite:"+filepath.Join(t.TempDir(), "readmodel.db"), opts...)
 }
 
-// newEnvOn serves the read model at url (see service.OpenReadModel).
+// newEnvOn serves the read model at url (see storeurl.Open).
 func newEnvOn(t *testing.T, url string, opts ...option) *env {
 	t.Helper()
-	store, err := service.OpenReadModel(ctx(t), url)
+	store, err := storeurl.Open(ctx(t), url)
 	if err != nil {
 		t.Fatalf("open the read model: %v", err)
 	}

@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -177,45 +175,6 @@ func TestService_InternalErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestOpenReadModel(t *testing.T) {
-	t.Run("SQLiteCreatesTheFolder", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "nested", "dir", "readmodel.db")
-		store, err := service.OpenReadModel(t.Context(), "sqlite:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		if _, err := store.Position(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(path); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("SQLiteAbsolutePath", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "readmodel.db")
-		store, err := service.OpenReadModel(t.Context(), "sqlite:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		if _, err := os.Stat(path); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("UnknownScheme", func(t *testing.T) {
-		_, err := service.OpenReadModel(t.Context(), "postgres://user:hunter2@db/loans")
-		if err == nil || strings.Contains(err.Error(), "hunter2") {
-			t.Fatalf("error %v; want a refusal that does not repeat the password", err)
-		}
-	})
-	t.Run("SQLiteWithoutPath", func(t *testing.T) {
-		if _, err := service.OpenReadModel(t.Context(), "sqlite:"); err == nil {
-			t.Fatal("no error")
-		}
-	})
 }
 
 func TestStart_WithoutReadModel(t *testing.T) {
