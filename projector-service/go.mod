@@ -9,6 +9,7 @@ require (
 	github.com/loanflow/loans/gen v0.0.0
 	github.com/loanflow/loans/platform v0.0.0
 	google.golang.org/protobuf v1.36.12
+	modernc.org/sqlite v1.62.0
 )
 
 require (
@@ -86,7 +87,6 @@ require (
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.62.0 // indirect
 )
 
 replace github.com/loanflow/loans/gen => ../gen

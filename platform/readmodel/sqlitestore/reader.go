@@ -13,7 +13,7 @@ import (
 // Position is the active generation's checkpoint.
 func (s *Store) Position(ctx context.Context) (uint64, error) {
 	var p int64
-	if err := s.base.position.QueryRowContext(ctx).Scan(&p); err != nil {
+	if err := s.reads.base.position.QueryRowContext(ctx).Scan(&p); err != nil {
 		return 0, fmt.Errorf("sqlitestore: position: %w", err)
 	}
 	return uint64(p), nil

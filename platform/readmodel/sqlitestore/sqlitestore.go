@@ -71,6 +71,15 @@
 // consistent at an earlier checkpoint and the projector re-projects from
 // there (every write is idempotent). WithSynchronousFull trades throughput
 // for syncing every commit.
+//
+// # Speed
+//
+// The projector's writes go through one connection of their own, whose
+// page cache (64 MiB) keeps the hot part of the indexes; reads have a pool
+// of their own. New files use 16 KiB pages, and the WAL is copied into the
+// database every 80 MiB rather than every 4 MiB, so that hot pages are
+// written once for several batches. Rows are written one a statement (see
+// stmts.go). docs/BENCHMARKS.md has the figures.
 package sqlitestore
 
 import (
@@ -91,28 +100,57 @@ import (
 )
 
 // Store is a readmodel.Store on a SQLite file. It is safe for concurrent use.
+//
+// It holds two connection pools on the file: one connection for the
+// projector (its writes and the reads it folds onto, so that its page cache
+// holds what it wrote last) and a pool for the query side's reads.
 type Store struct {
-	db *sql.DB
+	writes, reads *pool
 
 	// writeMu serializes this process's write transactions, so that they
 	// queue here instead of in SQLite's busy handler (which sleeps).
 	writeMu sync.Mutex
-
-	base *baseStmts
-
-	mu    sync.Mutex
-	stmts map[int]*genStmts // prepared statements by generation
 
 	lastActive atomic.Int64 // the active generation last seen (0: none yet)
 }
 
 var _ readmodel.Store = (*Store)(nil)
 
+// pool is a database/sql pool with its prepared statements.
+type pool struct {
+	db   *sql.DB
+	base *baseStmts
+
+	mu    sync.Mutex
+	stmts map[int]*genStmts // prepared statements by generation
+}
+
+// Defaults of the options.
+const (
+	// PageSize is the page size of new databases: with 16 KiB pages a batch
+	// dirties and writes fewer pages than with SQLite's 4 KiB (the
+	// projector's rate about doubled at a million events: docs/BENCHMARKS.md).
+	// An existing file keeps the page size it was created with.
+	PageSize = 16 << 10
+	// WALCheckpointPages is how big the WAL grows (in pages: 80 MiB) before a
+	// commit copies it into the database. Checkpointing less often than
+	// SQLite's 1,000 pages writes each hot page (index pages, the day's
+	// statistics) once for many batches instead of once a batch.
+	WALCheckpointPages = 5000
+	// walSizeLimit is what the WAL file is truncated to after a
+	// checkpoint resets it, bounding the disk it keeps.
+	walSizeLimit = 128 << 20
+
+	defaultWriteCacheKiB = 64 << 10
+	defaultReadCacheKiB  = 16 << 10
+)
+
 type config struct {
-	busyTimeout time.Duration
-	maxConns    int
-	syncFull    bool
-	cacheKiB    int
+	busyTimeout   time.Duration
+	maxConns      int
+	syncFull      bool
+	writeCacheKiB int
+	readCacheKiB  int
 }
 
 // Option configures Open.
@@ -122,22 +160,26 @@ type Option func(*config)
 // lock before failing (default 10s).
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
-// WithMaxConns bounds the connections (concurrent readers plus the writer;
-// default 8).
-func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 2) } }
+// WithMaxConns bounds the connections of concurrent reads (default 8; the
+// writer has one more of its own).
+func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 1) } }
 
 // WithSynchronousFull syncs the WAL on every commit (synchronous=FULL):
 // nothing committed is lost on power failure, at a cost in write rate.
 func WithSynchronousFull() Option { return func(c *config) { c.syncFull = true } }
 
-// WithCacheKiB sets each connection's page cache size (default 16 MiB).
-func WithCacheKiB(kib int) Option { return func(c *config) { c.cacheKiB = kib } }
+// WithCacheKiB sets the page cache of the writer's connection and of each
+// reading connection (defaults 64 MiB and 16 MiB). A cache holds the pages
+// it used, up to its size: the writer's holds the hot part of the indexes.
+func WithCacheKiB(writer, reader int) Option {
+	return func(c *config) { c.writeCacheKiB, c.readCacheKiB = writer, reader }
+}
 
 // Open opens (creating if needed) the read-model database at path, a file
 // path; the tables of a new store, with generation 1 active, are created
 // idempotently, and the views are brought up to date.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{busyTimeout: 10 * time.Second, maxConns: 8, cacheKiB: 16 << 10}
+	cfg := config{busyTimeout: 10 * time.Second, maxConns: 8, writeCacheKiB: defaultWriteCacheKiB, readCacheKiB: defaultReadCacheKiB}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -148,6 +190,29 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
+	s := &Store{}
+	if s.writes, err = openPool(ctx, abs, cfg, 1, cfg.writeCacheKiB); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	if s.reads, err = openPool(ctx, abs, cfg, cfg.maxConns, cfg.readCacheKiB); err != nil {
+		s.writes.db.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	if err := s.init(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	for _, p := range []*pool{s.writes, s.reads} {
+		if p.base, err = prepareBase(ctx, p.db); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		}
+	}
+	return s, nil
+}
+
+// openPool opens a pool of up to conns connections on the file.
+func openPool(ctx context.Context, abs string, cfg config, conns, cacheKiB int) (*pool, error) {
 	synchronous := "NORMAL"
 	if cfg.syncFull {
 		synchronous = "FULL"
@@ -157,28 +222,28 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", synchronous)
 	q.Set("_txlock", "immediate") // read-write transactions; reads use read-only (deferred) ones
-	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cfg.cacheKiB))
+	// The driver runs these before setting the journal mode, so that the
+	// page size applies to a new file.
+	q.Add("_pragma", fmt.Sprintf("page_size(%d)", PageSize))
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", WALCheckpointPages))
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Add("_pragma", "temp_store(MEMORY)")
 	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
 
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(cfg.maxConns)
-	db.SetMaxIdleConns(cfg.maxConns)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	s := &Store{db: db, stmts: map[int]*genStmts{}}
-	if err := s.init(ctx); err != nil {
+	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, err
 	}
-	if s.base, err = prepareBase(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
-	}
-	return s, nil
+	return &pool{db: db, stmts: map[int]*genStmts{}}, nil
 }
 
 // init creates what a new store needs and brings the views up to date. It
@@ -186,7 +251,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // the query service opens without waiting for the projector's transaction.
 func (s *Store) init(ctx context.Context) error {
 	current := false
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.reads.read(ctx, func(tx *sql.Tx) error {
 		var err error
 		current, err = schemaCurrent(ctx, tx)
 		return err
@@ -336,24 +401,35 @@ func createGeneration(ctx context.Context, tx *sql.Tx, gen int) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	for g, st := range s.stmts {
-		st.close()
-		delete(s.stmts, g)
+	var errs []error
+	for _, p := range []*pool{s.writes, s.reads} {
+		if p != nil {
+			errs = append(errs, p.close())
+		}
 	}
-	if s.base != nil {
-		s.base.close()
-		s.base = nil
-	}
-	s.mu.Unlock()
-	return s.db.Close()
+	return errors.Join(errs...)
 }
 
-// write runs fn in a read-write (BEGIN IMMEDIATE) transaction.
+func (p *pool) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for g, st := range p.stmts {
+		st.close()
+		delete(p.stmts, g)
+	}
+	if p.base != nil {
+		p.base.close()
+		p.base = nil
+	}
+	return p.db.Close()
+}
+
+// write runs fn in a read-write (BEGIN IMMEDIATE) transaction on the
+// writer's connection.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.writes.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -366,8 +442,8 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // read runs fn in a read-only (deferred) transaction: one consistent
 // snapshot of the database, which no writer blocks (WAL).
-func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (p *pool) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -393,14 +469,14 @@ func (s *Store) readActive(ctx context.Context, fn func(tx *sql.Tx, g *genStmts,
 			}
 			s.lastActive.Store(int64(gen))
 		}
-		g, err := s.gen(ctx, gen)
+		g, err := s.reads.gen(ctx, gen)
 		if err != nil {
 			return err
 		}
 		var changed bool
-		err = s.read(ctx, func(tx *sql.Tx) error {
+		err = s.reads.read(ctx, func(tx *sql.Tx) error {
 			var active int
-			if err := tx.StmtContext(ctx, s.base.active).QueryRowContext(ctx).Scan(&active); err != nil {
+			if err := tx.StmtContext(ctx, s.reads.base.active).QueryRowContext(ctx).Scan(&active); err != nil {
 				return err
 			}
 			if active != gen {

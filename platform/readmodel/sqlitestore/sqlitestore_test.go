@@ -114,6 +114,27 @@ func TestOpen(t *testing.T) {
 			t.Errorf("NewGeneration after reopening = %d; want %d", g, g2+1)
 		}
 	})
+	t.Run("NewFileSettings", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "rm.db")
+		s := open(t, path)
+		mustApply(t, s, 1, readmodel.Batch{Applications: []readmodel.Application{application(1, 5)}, Checkpoint: 5})
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var pageSize int
+		var journal string
+		if err := db.QueryRow(`SELECT page_size FROM pragma_page_size`).Scan(&pageSize); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&journal); err != nil {
+			t.Fatal(err)
+		}
+		if pageSize != sqlitestore.PageSize || journal != "wal" {
+			t.Errorf("page size %d, journal mode %s; want %d, wal", pageSize, journal, sqlitestore.PageSize)
+		}
+	})
 	t.Run("PathWithSpecialCharacters", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "a dir?#%", "rm 1.db")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

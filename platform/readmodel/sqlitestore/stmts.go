@@ -40,22 +40,21 @@ func (b *baseStmts) close() {
 	}
 }
 
-// appsPerInsert is how many applications (or history entries) one
-// multi-row INSERT writes: fewer statement executions for a batch, well
-// under SQLite's limit of 32,766 bound parameters.
-const appsPerInsert = 64
+// Rows are written one a statement. A statement that writes several rows
+// and may fail makes SQLite journal every page it touches, so that it can
+// undo that statement alone; that journal cost more than the statements
+// saved (a quarter of the write time: docs/BENCHMARKS.md).
 
 // genStmts are the prepared statements on one generation's tables.
 type genStmts struct {
-	upsertApp, upsertApps         *sql.Stmt // one row, appsPerInsert rows
-	insertHistory, insertHistorys *sql.Stmt // one row, appsPerInsert rows
+	upsertApp, insertHistory      *sql.Stmt
 	dayPosition, addDay           *sql.Stmt
 	funnelPosition, addFunnel     *sql.Stmt
 	getApp, history, days, funnel *sql.Stmt
 }
 
 func (g *genStmts) all() []*sql.Stmt {
-	return []*sql.Stmt{g.upsertApp, g.upsertApps, g.insertHistory, g.insertHistorys, g.dayPosition, g.addDay,
+	return []*sql.Stmt{g.upsertApp, g.insertHistory, g.dayPosition, g.addDay,
 		g.funnelPosition, g.addFunnel, g.getApp, g.history, g.days, g.funnel}
 }
 
@@ -67,13 +66,12 @@ func (g *genStmts) close() {
 	}
 }
 
-// values is "(?, ?, ...), (...)": rows groups of n placeholders.
-func values(rows, n int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+// values is "(?, ?, ...)" with n placeholders.
+func values(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
-func upsertAppSQL(gen, rows int) string {
+func upsertAppSQL(gen int) string {
 	a := applicationsTable(gen)
 	return fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) VALUES %[3]s
 		ON CONFLICT (id) DO UPDATE SET
@@ -84,11 +82,11 @@ func upsertAppSQL(gen, rows int) string {
 			concluded_at = excluded.concluded_at, updated_at = excluded.updated_at,
 			denial_reason = excluded.denial_reason, rejection_reason = excluded.rejection_reason,
 			last_position = excluded.last_position
-		WHERE excluded.last_position > %[1]s.last_position`, a, appColumns, values(rows, 15))
+		WHERE excluded.last_position > %[1]s.last_position`, a, appColumns, values(15))
 }
 
-func insertHistorySQL(gen, rows int) string {
-	return fmt.Sprintf(`INSERT OR IGNORE INTO %s (%s) VALUES %s`, historyTable(gen), historyColumns, values(rows, 12))
+func insertHistorySQL(gen int) string {
+	return fmt.Sprintf(`INSERT OR IGNORE INTO %s (%s) VALUES %s`, historyTable(gen), historyColumns, values(12))
 }
 
 // prepareGen prepares a generation's statements; it fails if the
@@ -97,10 +95,8 @@ func prepareGen(ctx context.Context, db *sql.DB, gen int) (*genStmts, error) {
 	a, h, d, f := applicationsTable(gen), historyTable(gen), dailyTable(gen), funnelTable(gen)
 	g := &genStmts{}
 	err := prepareAll(ctx, db, []prep{
-		{&g.upsertApp, upsertAppSQL(gen, 1)},
-		{&g.upsertApps, upsertAppSQL(gen, appsPerInsert)},
-		{&g.insertHistory, insertHistorySQL(gen, 1)},
-		{&g.insertHistorys, insertHistorySQL(gen, appsPerInsert)},
+		{&g.upsertApp, upsertAppSQL(gen)},
+		{&g.insertHistory, insertHistorySQL(gen)},
 		{&g.dayPosition, fmt.Sprintf(`SELECT last_position FROM %s WHERE day = ?`, d)},
 		{&g.addDay, fmt.Sprintf(`INSERT INTO %[1]s (day, %[2]s, last_position) VALUES %[3]s
 			ON CONFLICT (day) DO UPDATE SET
@@ -118,7 +114,7 @@ func prepareGen(ctx context.Context, db *sql.DB, gen int) (*genStmts, error) {
 				decisions = decisions + excluded.decisions,
 				decision_seconds_total = decision_seconds_total + excluded.decision_seconds_total,
 				last_position = excluded.last_position
-			WHERE excluded.last_position > %[1]s.last_position`, d, dailyColumns, values(1, 15))},
+			WHERE excluded.last_position > %[1]s.last_position`, d, dailyColumns, values(15))},
 		{&g.funnelPosition, fmt.Sprintf(`SELECT last_position FROM %s WHERE id = 1`, f)},
 		{&g.addFunnel, fmt.Sprintf(`UPDATE %s SET
 			requested = requested + ?1, submitted = submitted + ?2, review_issued = review_issued + ?3,
@@ -155,26 +151,26 @@ func prepareAll(ctx context.Context, db *sql.DB, ps []prep) error {
 
 // gen returns a generation's prepared statements, preparing them the first
 // time; it fails for a generation whose tables do not exist.
-func (s *Store) gen(ctx context.Context, gen int) (*genStmts, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g, ok := s.stmts[gen]; ok {
+func (p *pool) gen(ctx context.Context, gen int) (*genStmts, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g, ok := p.stmts[gen]; ok {
 		return g, nil
 	}
-	g, err := prepareGen(ctx, s.db, gen)
+	g, err := prepareGen(ctx, p.db, gen)
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[gen] = g
+	p.stmts[gen] = g
 	return g, nil
 }
 
 // forget closes a dropped generation's statements.
-func (s *Store) forget(gen int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g, ok := s.stmts[gen]; ok {
+func (p *pool) forget(gen int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g, ok := p.stmts[gen]; ok {
 		g.close()
-		delete(s.stmts, gen)
+		delete(p.stmts, gen)
 	}
 }

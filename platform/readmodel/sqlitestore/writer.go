@@ -13,7 +13,7 @@ import (
 // ActiveGeneration is the generation readers read.
 func (s *Store) ActiveGeneration(ctx context.Context) (int, error) {
 	var gen int
-	if err := s.base.active.QueryRowContext(ctx).Scan(&gen); err != nil {
+	if err := s.reads.base.active.QueryRowContext(ctx).Scan(&gen); err != nil {
 		return 0, fmt.Errorf("sqlitestore: active generation: %w", err)
 	}
 	return gen, nil
@@ -22,7 +22,7 @@ func (s *Store) ActiveGeneration(ctx context.Context) (int, error) {
 // Checkpoint is the position generation gen has projected up to.
 func (s *Store) Checkpoint(ctx context.Context, gen int) (uint64, error) {
 	var p int64
-	err := s.base.checkpoint.QueryRowContext(ctx, gen).Scan(&p)
+	err := s.reads.base.checkpoint.QueryRowContext(ctx, gen).Scan(&p)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = errNoGeneration
 	}
@@ -43,7 +43,9 @@ func (s *Store) Applications(ctx context.Context, gen int, ids []string) (map[st
 		_, err := s.Checkpoint(ctx, gen)
 		return out, err
 	}
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	// On the writer's connection: its cache holds what the last batches
+	// wrote, which is what the next batch mostly reads.
+	err := s.writes.read(ctx, func(tx *sql.Tx) error {
 		for len(ids) > 0 {
 			n := min(len(ids), idsPerQuery)
 			args := make([]any, n)
@@ -83,7 +85,7 @@ func (s *Store) Apply(ctx context.Context, gen int, b readmodel.Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	g, err := s.gen(ctx, gen)
+	g, err := s.writes.gen(ctx, gen)
 	if err != nil {
 		if _, cerr := s.Checkpoint(ctx, gen); cerr != nil {
 			return cerr
@@ -91,17 +93,17 @@ func (s *Store) Apply(ctx context.Context, gen int, b readmodel.Batch) error {
 		return fmt.Errorf("sqlitestore: apply: %w", err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.base.moveCheckpoint).ExecContext(ctx, int64(b.Checkpoint), gen)
+		res, err := tx.StmtContext(ctx, s.writes.base.moveCheckpoint).ExecContext(ctx, int64(b.Checkpoint), gen)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errNoGeneration
 		}
-		if err := upsertRows(ctx, tx, g.upsertApp, g.upsertApps, b.Applications, appArgs); err != nil {
+		if err := writeRows(ctx, tx, g.upsertApp, b.Applications, appArgs); err != nil {
 			return fmt.Errorf("applications: %w", err)
 		}
-		if err := upsertRows(ctx, tx, g.insertHistory, g.insertHistorys, b.History, historyArgs); err != nil {
+		if err := writeRows(ctx, tx, g.insertHistory, b.History, historyArgs); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
 		if err := addStats(ctx, tx, g, b.Contributions); err != nil {
@@ -139,32 +141,17 @@ func checkBatch(b readmodel.Batch) error {
 	return nil
 }
 
-// upsertRows writes rows appsPerInsert at a time through the multi-row
-// statement, the rest one by one.
-func upsertRows[T any](ctx context.Context, tx *sql.Tx, one, many *sql.Stmt, rows []T, args func([]any, T) []any) error {
-	if len(rows) >= appsPerInsert {
-		st := tx.StmtContext(ctx, many)
-		defer st.Close()
-		var buf []any
-		for len(rows) >= appsPerInsert {
-			buf = buf[:0]
-			for _, r := range rows[:appsPerInsert] {
-				buf = args(buf, r)
-			}
-			if _, err := st.ExecContext(ctx, buf...); err != nil {
-				return err
-			}
-			rows = rows[appsPerInsert:]
-		}
-	}
+// writeRows writes rows one by one through the statement st.
+func writeRows[T any](ctx context.Context, tx *sql.Tx, st *sql.Stmt, rows []T, args func([]any, T) []any) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	st := tx.StmtContext(ctx, one)
+	st = tx.StmtContext(ctx, st)
 	defer st.Close()
 	var buf []any
 	for _, r := range rows {
-		if _, err := st.ExecContext(ctx, args(buf[:0], r)...); err != nil {
+		buf = args(buf[:0], r)
+		if _, err := st.ExecContext(ctx, buf...); err != nil {
 			return err
 		}
 	}
@@ -178,35 +165,47 @@ func addStats(ctx context.Context, tx *sql.Tx, g *genStmts, cs []readmodel.Contr
 	if len(cs) == 0 {
 		return nil
 	}
-	// Days, in the order they first appear.
+	type daySum struct {
+		last, top int64
+		sum       readmodel.DailyStats
+		any       bool
+	}
+	// Days, in the order they first appear (a batch spans one or two).
 	var days []string
-	byDay := map[string][]readmodel.Contribution{}
-	for _, c := range cs {
-		if c.Daily.Day == "" {
-			continue // a funnel-only contribution
+	byDay := map[string]*daySum{}
+	for i := range cs {
+		day := cs[i].Daily.Day
+		if day == "" || byDay[day] != nil {
+			continue // a funnel-only contribution, or a day seen already
 		}
-		if _, ok := byDay[c.Daily.Day]; !ok {
-			days = append(days, c.Daily.Day)
-		}
-		byDay[c.Daily.Day] = append(byDay[c.Daily.Day], c)
+		byDay[day] = &daySum{}
+		days = append(days, day)
 	}
 	if len(days) > 0 {
 		dayPos, addDay := tx.StmtContext(ctx, g.dayPosition), tx.StmtContext(ctx, g.addDay)
 		defer dayPos.Close()
 		defer addDay.Close()
 		for _, day := range days {
-			var last int64
-			err := dayPos.QueryRowContext(ctx, day).Scan(&last)
+			d := byDay[day]
+			err := dayPos.QueryRowContext(ctx, day).Scan(&d.last)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			sum, top, ok := sumAbove(byDay[day], last, func(c readmodel.Contribution, d *readmodel.DailyStats, _ *readmodel.Funnel) { d.Add(c.Daily) })
-			if !ok {
-				continue
+			d.top = d.last
+		}
+		for i := range cs {
+			c := &cs[i]
+			d := byDay[c.Daily.Day]
+			if p := int64(c.Position); d != nil && p > d.last {
+				d.sum.Add(c.Daily)
+				d.top, d.any = max(d.top, p), true
 			}
-			args := dailyArgs([]any{day}, sum.daily)
-			if _, err := addDay.ExecContext(ctx, append(args, top)...); err != nil {
-				return err
+		}
+		for _, day := range days {
+			if d := byDay[day]; d.any {
+				if _, err := addDay.ExecContext(ctx, append(dailyArgs([]any{day}, d.sum), d.top)...); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -215,33 +214,19 @@ func addStats(ctx context.Context, tx *sql.Tx, g *genStmts, cs []readmodel.Contr
 	if err := tx.StmtContext(ctx, g.funnelPosition).QueryRowContext(ctx).Scan(&last); err != nil {
 		return err
 	}
-	sum, top, ok := sumAbove(cs, last, func(c readmodel.Contribution, _ *readmodel.DailyStats, f *readmodel.Funnel) { f.Add(c.Funnel) })
-	if !ok {
+	var funnel readmodel.Funnel
+	top := last
+	for i := range cs {
+		if p := int64(cs[i].Position); p > last {
+			funnel.Add(cs[i].Funnel)
+			top = max(top, p)
+		}
+	}
+	if top == last {
 		return nil
 	}
-	_, err := tx.StmtContext(ctx, g.addFunnel).ExecContext(ctx, append(funnelArgs(nil, sum.funnel), top)...)
+	_, err := tx.StmtContext(ctx, g.addFunnel).ExecContext(ctx, append(funnelArgs(nil, funnel), top)...)
 	return err
-}
-
-type sums struct {
-	daily  readmodel.DailyStats
-	funnel readmodel.Funnel
-}
-
-// sumAbove adds the contributions whose position is above last and returns
-// the highest such position; ok is false if there is none.
-func sumAbove(cs []readmodel.Contribution, last int64, add func(readmodel.Contribution, *readmodel.DailyStats, *readmodel.Funnel)) (s sums, top int64, ok bool) {
-	top = last
-	for _, c := range cs {
-		p := int64(c.Position)
-		if p <= last {
-			continue
-		}
-		add(c, &s.daily, &s.funnel)
-		top = max(top, p)
-		ok = true
-	}
-	return s, top, ok
 }
 
 // NewGeneration creates the tables of a new, inactive generation; numbers
@@ -306,7 +291,8 @@ func (s *Store) DropGeneration(ctx context.Context, gen int) error {
 		}
 		return nil
 	})
-	s.forget(gen)
+	s.writes.forget(gen)
+	s.reads.forget(gen)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: drop generation %d: %w", gen, err)
 	}
@@ -321,7 +307,7 @@ func (s *Store) Park(ctx context.Context, e readmodel.ParkedEvent) error {
 		return err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.base.park).ExecContext(ctx, p, e.Stream, e.EventType, e.EventID, e.Error,
+		_, err := tx.StmtContext(ctx, s.writes.base.park).ExecContext(ctx, p, e.Stream, e.EventType, e.EventID, e.Error,
 			nullMicros(e.ParkedAt))
 		return err
 	})
@@ -333,7 +319,7 @@ func (s *Store) Park(ctx context.Context, e readmodel.ParkedEvent) error {
 
 // Parked lists the parked events by position.
 func (s *Store) Parked(ctx context.Context) ([]readmodel.ParkedEvent, error) {
-	rows, err := s.base.parked.QueryContext(ctx)
+	rows, err := s.reads.base.parked.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: parked: %w", err)
 	}
@@ -362,7 +348,7 @@ func (s *Store) Unpark(ctx context.Context, position uint64) error {
 		return err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.base.unpark).ExecContext(ctx, p)
+		_, err := tx.StmtContext(ctx, s.writes.base.unpark).ExecContext(ctx, p)
 		return err
 	})
 	if err != nil {

@@ -84,7 +84,7 @@ func run() error {
 	flag.BoolVar(&cfg.verbose, "v", false, "log the FerretDB projector's progress and warnings to stderr")
 	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 20*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
-	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache per connection, in MiB, for both (a) and (b) (0: sqlitestore's default)")
+	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache of each connection, in MiB, for both (a) and (b) (0: sqlitestore's defaults)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of the raw and catch-up runs to FILE.raw.N and FILE.catchup.N")
 	flag.Parse()
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	_ "modernc.org/sqlite" // for verify's own look at the files
 
 	"github.com/loanflow/loans/devstack/benchcpu"
 	"github.com/loanflow/loans/devstack/docstore"
@@ -42,6 +44,8 @@ type bench struct {
 	reused   bool   // filled by an earlier run (-dir)
 	events   int    // loan events in it
 	lastPos  uint64 // position of the last one
+
+	wantApps, wantHistory int // what a complete projection holds
 	fillRate figure
 
 	// The raw phase's input: the projector's batches, computed in memory.
@@ -196,15 +200,24 @@ func (b *bench) prepareRaw() error {
 		}
 		b.batches = append(b.batches, rawBatch{ids: ids, batch: batch})
 	}
+	b.wantApps, b.wantHistory = len(apps), len(events)
 	fmt.Printf("raw input       %d events read back, decoded and folded into %d batches in memory in %v\n\n",
 		len(events), len(b.batches), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
+// freshSQLite opens a new read model at path: what an earlier, killed run
+// left there is removed (writes onto a complete projection are no-ops and
+// would give a flattering figure).
+func (b *bench) freshSQLite(path string) (*sqlitestore.Store, int, error) {
+	removeDB(path)
+	return b.openSQLite(path)
+}
+
 func (b *bench) openSQLite(path string) (*sqlitestore.Store, int, error) {
 	var opts []sqlitestore.Option
 	if b.cfg.cacheMiB > 0 {
-		opts = append(opts, sqlitestore.WithCacheKiB(b.cfg.cacheMiB<<10))
+		opts = append(opts, sqlitestore.WithCacheKiB(b.cfg.cacheMiB<<10, b.cfg.cacheMiB<<10))
 	}
 	st, err := sqlitestore.Open(context.Background(), path, opts...)
 	if err != nil {
@@ -218,6 +231,30 @@ func (b *bench) openSQLite(path string) (*sqlitestore.Store, int, error) {
 	return st, gen, nil
 }
 
+// verify checks that a run projected everything: as many applications
+// and history entries as the events make, and the checkpoint at the head
+// (a figure for writes that did not happen would be worthless).
+func (b *bench) verify(ctx context.Context, st *sqlitestore.Store, path string) error {
+	cp, err := st.Position(ctx)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var apps, history int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM v_loan_applications), (SELECT count(*) FROM v_loan_history)`).Scan(&apps, &history); err != nil {
+		return err
+	}
+	if cp < b.lastPos || apps != b.wantApps || history != b.wantHistory {
+		return fmt.Errorf("incomplete projection: checkpoint %d of %d, %d of %d applications, %d of %d history entries",
+			cp, b.lastPos, apps, b.wantApps, history, b.wantHistory)
+	}
+	return nil
+}
+
 func removeDB(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(path + suffix)
@@ -228,7 +265,7 @@ func removeDB(path string) {
 // Applications read and the Apply the projector does.
 func (b *bench) rawRun(r int) error {
 	path := filepath.Join(b.dir, fmt.Sprintf("raw-%d.db", r))
-	st, gen, err := b.openSQLite(path)
+	st, gen, err := b.freshSQLite(path)
 	if err != nil {
 		return err
 	}
@@ -250,6 +287,9 @@ func (b *bench) rawRun(r int) error {
 	}
 	elapsed := time.Since(start)
 	use := benchcpu.Since(cpu)
+	if err := b.verify(ctx, st, path); err != nil {
+		return fmt.Errorf("raw run %d: %w", r+1, err)
+	}
 	b.raw.add(float64(b.events) / elapsed.Seconds())
 	b.rawCPU = append(b.rawCPU, use)
 	fmt.Printf("raw SQLite      run %d/%d: %s events/s (%v, of which Applications reads %.0f%%)%s\n", r+1, b.cfg.runs, group(b.raw.values[r]),
@@ -276,7 +316,7 @@ func (l *liveProjector) stop() error {
 // until its checkpoint reaches the last event; keep leaves it running.
 func (b *bench) catchUpRun(r int, keep bool) error {
 	path := filepath.Join(b.dir, fmt.Sprintf("catchup-%d.db", r))
-	st, gen, err := b.openSQLite(path)
+	st, gen, err := b.freshSQLite(path)
 	if err != nil {
 		return err
 	}
@@ -303,6 +343,10 @@ func (b *bench) catchUpRun(r int, keep bool) error {
 	}
 	elapsed := time.Since(start)
 	use := benchcpu.Since(cpu)
+	if err := b.verify(context.Background(), st, path); err != nil {
+		_ = l.stop()
+		return fmt.Errorf("catch-up run %d: %w", r+1, err)
+	}
 	b.catchUp.add(float64(b.events) / elapsed.Seconds())
 	b.catchUpCPU = append(b.catchUpCPU, use)
 	b.ratio.add(b.catchUp.values[r] / b.raw.values[r])

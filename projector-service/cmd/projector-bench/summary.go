@@ -21,9 +21,11 @@ func (b *bench) summary(total time.Duration) {
 	rate := func(f *figure) (string, string) {
 		return group(f.median()) + " events/s", group(f.min()) + "-" + group(f.max())
 	}
-	m, mm := rate(&b.fillRate)
-	fmt.Fprintf(tw, "fill (%s events, %d writers)\t%s\t%s\t\t\t\t\n", group(float64(b.events)), b.cfg.writers, m, mm)
-	m, mm = rate(&b.raw)
+	if b.fillRate.ok() { // not when the store was filled by an earlier run
+		m, mm := rate(&b.fillRate)
+		fmt.Fprintf(tw, "fill (%s events, %d writers)\t%s\t%s\t\t\t\t\n", group(float64(b.events)), b.cfg.writers, m, mm)
+	}
+	m, mm := rate(&b.raw)
 	fmt.Fprintf(tw, "(b) raw SQLite writes, same batches\t%s\t%s\t\t\t\t\n", m, mm)
 	m, mm = rate(&b.catchUp)
 	r := b.catchUp.median() / targetCatchUp
