@@ -41,12 +41,12 @@ type bench struct {
 	client *esdb.Client
 
 	// The filled store.
-	reused   bool   // filled by an earlier run (-dir)
-	events   int    // loan events in it
-	lastPos  uint64 // position of the last one
+	reused  bool   // filled by an earlier run (-dir)
+	events  int    // loan events in it
+	lastPos uint64 // position of the last one
 
 	wantApps, wantHistory int // what a complete projection holds
-	fillRate figure
+	fillRate              figure
 
 	// The raw phase's input: the projector's batches, computed in memory.
 	batches []rawBatch
