@@ -188,7 +188,7 @@ func (b *bench) prepareRaw() error {
 				stored[e.ApplicationID] = a
 			}
 		}
-		f := projection.NewFolder(stored)
+		f := projection.NewFolder(stored, len(chunk))
 		for _, e := range chunk {
 			if err := f.Add(e); err != nil {
 				return err

@@ -17,13 +17,17 @@ type Folder struct {
 }
 
 // NewFolder starts a fold on the stored applications (missing ones are
-// new). The map is copied, not changed.
-func NewFolder(stored map[string]readmodel.Application) *Folder {
+// new) for about events events (room is made for them at once: growing by
+// appends copied a batch's entries over and over). The map is copied, not
+// changed.
+func NewFolder(stored map[string]readmodel.Application, events int) *Folder {
 	apps := maps.Clone(stored)
 	if apps == nil {
 		apps = map[string]readmodel.Application{}
 	}
-	return &Folder{apps: apps, touched: map[string]bool{}}
+	return &Folder{apps: apps, touched: make(map[string]bool, len(stored)),
+		changed: make([]string, 0, len(stored)),
+		history: make([]readmodel.HistoryEntry, 0, events), contrib: make([]readmodel.Contribution, 0, events)}
 }
 
 // Add folds one event in; on error nothing changes.

@@ -9,7 +9,7 @@ import (
 
 func TestFolder_Batch(t *testing.T) {
 	t.Run("OneApplicationWrittenOnceWithEverythingInOrder", func(t *testing.T) {
-		f := projection.NewFolder(nil)
+		f := projection.NewFolder(nil, 0)
 		for _, e := range []ev{requested, submitted, reviewed, approved} {
 			if err := f.Add(e.decoded(t)); err != nil {
 				t.Fatal(err)
@@ -30,7 +30,7 @@ func TestFolder_Batch(t *testing.T) {
 	})
 	t.Run("FoldsOntoTheStoredApplication", func(t *testing.T) {
 		stored := given(t, requested, submitted)
-		f := projection.NewFolder(map[string]readmodel.Application{appID: stored})
+		f := projection.NewFolder(map[string]readmodel.Application{appID: stored}, 1)
 		if err := f.Add(reviewed.decoded(t)); err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestFolder_Batch(t *testing.T) {
 	})
 	t.Run("RedeliveredEventsWriteNoApplication", func(t *testing.T) {
 		stored := given(t, requested, submitted)
-		f := projection.NewFolder(map[string]readmodel.Application{appID: stored})
+		f := projection.NewFolder(map[string]readmodel.Application{appID: stored}, 1)
 		for _, e := range []ev{requested, submitted} {
 			if err := f.Add(e.decoded(t)); err != nil {
 				t.Fatal(err)
@@ -50,7 +50,7 @@ func TestFolder_Batch(t *testing.T) {
 		wantEqual(t, "history entries (kept once by the store)", len(b.History), 2)
 	})
 	t.Run("ErrorChangesNothing", func(t *testing.T) {
-		f := projection.NewFolder(nil)
+		f := projection.NewFolder(nil, 0)
 		e := requested.decoded(t)
 		e.Type = "LoanApproved"
 		if err := f.Add(e); err == nil {

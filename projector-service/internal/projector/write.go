@@ -66,7 +66,7 @@ func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint
 			return fmt.Errorf("load %d applications: %w", len(ids), err)
 		}
 	}
-	f := projection.NewFolder(stored)
+	f := projection.NewFolder(stored, len(items))
 	for _, it := range items {
 		err := it.err
 		if err == nil {
