@@ -48,6 +48,21 @@ func (s suite) applications(t *testing.T) {
 		applyApps(t, st, gen, 12, cleared)
 		checkApp(t, "after a write that unsets fields", get(t, st, a.ID), cleared)
 	})
+	t.Run("HigherLastPositionOverwritesTheStepsAlone", func(t *testing.T) {
+		// The usual update: the terms, applicant and request time stay.
+		st, gen := s.fresh(t)
+		a := full(1, 10)
+		applyApps(t, st, gen, 10, a)
+		next := a
+		next.Status, next.UpdatedAt, next.DenialReason, next.LastPosition = readmodel.StatusDenied, at(90), "too risky", 11
+		next.DecidedAt, next.ContractIssuedAt, next.ConcludedAt = at(90), at(91), at(95)
+		applyApps(t, st, gen, 11, next)
+		checkApp(t, "after a newer write of the steps", get(t, st, a.ID), next)
+		again := next
+		again.Status, again.LastPosition = readmodel.StatusSigned, 11
+		applyApps(t, st, gen, 11, again)
+		checkApp(t, "after the same position again", get(t, st, a.ID), next)
+	})
 	t.Run("HigherWinsWithinOneBatch", func(t *testing.T) {
 		st, gen := s.fresh(t)
 		lo, hi := app(1, 5, at(0), 1000), full(1, 8)

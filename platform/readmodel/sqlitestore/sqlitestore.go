@@ -76,9 +76,10 @@
 //
 // The projector's writes go through one connection of their own, whose
 // page cache (64 MiB) keeps the hot part of the indexes; reads have a pool
-// of their own. New files use 16 KiB pages, and the WAL is copied into the
+// of their own. New files use 8 KiB pages, and the WAL is copied into the
 // database every 80 MiB rather than every 4 MiB, so that hot pages are
-// written once for several batches. Rows are written one a statement (see
+// written once for several batches. Rows are written one a statement, and
+// an update leaves the columns events never change out of its SET (see
 // stmts.go). docs/BENCHMARKS.md has the figures.
 package sqlitestore
 
@@ -127,16 +128,16 @@ type pool struct {
 
 // Defaults of the options.
 const (
-	// PageSize is the page size of new databases: with 16 KiB pages a batch
-	// dirties and writes fewer pages than with SQLite's 4 KiB (the
-	// projector's rate about doubled at a million events: docs/BENCHMARKS.md).
-	// An existing file keeps the page size it was created with.
-	PageSize = 16 << 10
+	// PageSize is the page size of new databases: with 8 KiB pages a batch
+	// makes fewer page writes than with SQLite's 4 KiB, while a live event
+	// (a commit of about ten pages) writes half what 16 KiB pages would
+	// (docs/BENCHMARKS.md). An existing file keeps the page size it has.
+	PageSize = 8 << 10
 	// WALCheckpointPages is how big the WAL grows (in pages: 80 MiB) before a
 	// commit copies it into the database. Checkpointing less often than
 	// SQLite's 1,000 pages writes each hot page (index pages, the day's
 	// statistics) once for many batches instead of once a batch.
-	WALCheckpointPages = 5000
+	WALCheckpointPages = 10000
 	// walSizeLimit is what the WAL file is truncated to after a
 	// checkpoint resets it, bounding the disk it keeps.
 	walSizeLimit = 128 << 20

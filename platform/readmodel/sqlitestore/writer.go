@@ -100,7 +100,7 @@ func (s *Store) Apply(ctx context.Context, gen int, b readmodel.Batch) error {
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errNoGeneration
 		}
-		if err := writeRows(ctx, tx, g.upsertApp, b.Applications, appArgs); err != nil {
+		if err := upsertApps(ctx, tx, g, b.Applications); err != nil {
 			return fmt.Errorf("applications: %w", err)
 		}
 		if err := writeRows(ctx, tx, g.insertHistory, b.History, historyArgs); err != nil {
@@ -135,6 +135,41 @@ func checkBatch(b readmodel.Batch) error {
 	}
 	for _, c := range b.Contributions {
 		if err := check(c.Position); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertApps writes applications (see upsertAppSQL).
+func upsertApps(ctx context.Context, tx *sql.Tx, g *genStmts, apps []readmodel.Application) error {
+	if len(apps) == 0 {
+		return nil
+	}
+	upsert := tx.StmtContext(ctx, g.upsertApp)
+	defer upsert.Close()
+	var update *sql.Stmt
+	var args []any
+	for _, a := range apps {
+		args = appArgs(args[:0], a)
+		res, err := upsert.ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			continue
+		}
+		// Nothing changed: the stored application is as new, or its terms
+		// differ. Write them all, if the position is newer.
+		if update == nil {
+			update = tx.StmtContext(ctx, g.updateApp)
+			defer update.Close()
+		}
+		if _, err := update.ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}

@@ -46,6 +46,7 @@ type config struct {
 	ferretEvents  int
 	dir           string
 	skipFerret    bool
+	ferretOnly    bool
 	ferretTimeout time.Duration
 	cpuProfile    string
 	verbose       bool
@@ -81,6 +82,7 @@ func run() error {
 	flag.DurationVar(&cfg.lagDuration, "lag-duration", 10*time.Second, "how long the live lag is measured")
 	flag.IntVar(&cfg.ferretEvents, "ferret-events", 20_000, "events for the MongoDB adapter on FerretDB")
 	flag.BoolVar(&cfg.skipFerret, "skip-ferret", false, "skip the FerretDB figure")
+	flag.BoolVar(&cfg.ferretOnly, "ferret-only", false, "measure only the FerretDB figure (d)")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the FerretDB projector's progress and warnings to stderr")
 	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 20*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
@@ -115,15 +117,31 @@ func run() error {
 	defer client.Close()
 
 	b := &bench{cfg: cfg, dir: dir, client: client}
+	if !cfg.ferretOnly {
+		if err := b.sqlitePhases(); err != nil {
+			return err
+		}
+	}
+	if cfg.skipFerret {
+		b.ferretNote = "skipped (-skip-ferret)"
+	} else if err := b.ferret(); err != nil {
+		b.ferretNote = "failed: " + err.Error()
+	}
+	b.summary(time.Since(started))
+	return nil
+}
+
+// sqlitePhases measures (a), (b) and (c).
+func (b *bench) sqlitePhases() error {
 	if err := b.fill(); err != nil {
 		return err
 	}
 	if err := b.prepareRaw(); err != nil {
 		return err
 	}
-	for r := range cfg.runs {
+	for r := range b.cfg.runs {
 		benchcpu.Settle(10 * time.Second)
-		if err := startProfile(cfg.cpuProfile, "raw", r); err != nil {
+		if err := startProfile(b.cfg.cpuProfile, "raw", r); err != nil {
 			return err
 		}
 		err := b.rawRun(r)
@@ -132,10 +150,10 @@ func run() error {
 			return err
 		}
 		benchcpu.Settle(10 * time.Second)
-		if err := startProfile(cfg.cpuProfile, "catchup", r); err != nil {
+		if err := startProfile(b.cfg.cpuProfile, "catchup", r); err != nil {
 			return err
 		}
-		err = b.catchUpRun(r, r == cfg.runs-1)
+		err = b.catchUpRun(r, r == b.cfg.runs-1)
 		pprof.StopCPUProfile()
 		if err != nil {
 			return err
@@ -147,12 +165,6 @@ func run() error {
 	if err := b.liveLag(); err != nil {
 		return err
 	}
-	if cfg.skipFerret {
-		b.ferretNote = "skipped (-skip-ferret)"
-	} else if err := b.ferret(); err != nil {
-		b.ferretNote = "failed: " + err.Error()
-	}
-	b.summary(time.Since(started))
 	return nil
 }
 

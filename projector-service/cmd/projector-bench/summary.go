@@ -25,16 +25,18 @@ func (b *bench) summary(total time.Duration) {
 		m, mm := rate(&b.fillRate)
 		fmt.Fprintf(tw, "fill (%s events, %d writers)\t%s\t%s\t\t\t\t\n", group(float64(b.events)), b.cfg.writers, m, mm)
 	}
-	m, mm := rate(&b.raw)
-	fmt.Fprintf(tw, "(b) raw SQLite writes, same batches\t%s\t%s\t\t\t\t\n", m, mm)
-	m, mm = rate(&b.catchUp)
-	r := b.catchUp.median() / targetCatchUp
-	fmt.Fprintf(tw, "(a) catch-up, checkpoint 0 to head\t%s\t%s\t≥ %s\t%.2f×\t%s\t\n", m, mm, group(targetCatchUp), r, verdict(r >= 1))
-	r = b.ratio.median() / targetVsRaw
-	fmt.Fprintf(tw, "    catch-up ÷ raw (same run)\t%.2f×\t%.2f-%.2f\t≥ %.2f×\t%.2f×\t%s\t\n", b.ratio.median(), b.ratio.min(), b.ratio.max(), targetVsRaw, r, verdict(r >= 1))
+	if b.raw.ok() && b.catchUp.ok() {
+		m, mm := rate(&b.raw)
+		fmt.Fprintf(tw, "(b) raw SQLite writes, same batches\t%s\t%s\t\t\t\t\n", m, mm)
+		m, mm = rate(&b.catchUp)
+		r := b.catchUp.median() / targetCatchUp
+		fmt.Fprintf(tw, "(a) catch-up, checkpoint 0 to head\t%s\t%s\t≥ %s\t%.2f×\t%s\t\n", m, mm, group(targetCatchUp), r, verdict(r >= 1))
+		r = b.ratio.median() / targetVsRaw
+		fmt.Fprintf(tw, "    catch-up ÷ raw (same run)\t%.2f×\t%.2f-%.2f\t≥ %.2f×\t%.2f×\t%s\t\n", b.ratio.median(), b.ratio.min(), b.ratio.max(), targetVsRaw, r, verdict(r >= 1))
+	}
 	if b.lagCommands > 0 {
 		fmt.Fprintf(tw, "(c) live lag p50, %.0f commands/s\t%s\t\t\t\t\t\n", b.lagRate, msString(b.lagP50))
-		r = float64(b.lagP99) / float64(targetLagP99)
+		r := float64(b.lagP99) / float64(targetLagP99)
 		fmt.Fprintf(tw, "    live lag p99\t%s\tmax %s\t≤ %s\t%.2f×\t%s\t\n", msString(b.lagP99), msString(b.lagMax), msString(targetLagP99), r, verdict(r <= 1))
 		fmt.Fprintf(tw, "    of which the append, p50 / p99\t%s\t%s\t\t\t\t\n", msString(b.appendP50), msString(b.appendP99))
 	}

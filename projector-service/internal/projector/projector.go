@@ -60,10 +60,12 @@ type Options struct {
 // Catch-up batch sizes (Options.MaxBatch). DefaultMaxBatch keeps a MongoDB
 // transaction to about a thousand documents of each kind, as MongoDB
 // advises. SQLiteMaxBatch is for the SQLite store: bigger transactions mean
-// fewer commits and more of an application's events folded into one upsert
-// (on a quiet 2-core VM at 1,000,000 events, the store took about 24,000
-// events/s in batches of 1,000, 29,000 of 2,500, 32,000 of 5,000 and 36,000
-// of 10,000; its WAL then peaks near 45 MB): docs/BENCHMARKS.md.
+// fewer commits and more of an application's events folded into one upsert.
+// The store alone takes about 32,000 events/s in batches of 10,000 and
+// 50,000 in batches of 50,000 (a 2-core VM, a million events), but on two
+// cores the projector's catch-up gains less (about 26,000 and 30,000 events/s),
+// because decoding the subscription takes the other core, and a batch in
+// hand costs memory: docs/BENCHMARKS.md. -batch raises it.
 const (
 	DefaultMaxBatch = 1000
 	SQLiteMaxBatch  = 10000
