@@ -11,7 +11,7 @@
 //	-eventstore 'esdb://127.0.0.1:2113?tls=false'   (EVENTSTORE_URL)
 //	-readmodel sqlite:.data/readmodel.db | mongodb://...   (READMODEL_URL)
 //	-log-level info   (LOG_LEVEL; logs are JSON on stderr)
-//	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 10,000 on SQLite, 1,000 on MongoDB)
+//	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 20,000 on SQLite, 1,000 on MongoDB)
 //	-grace 5s         rebuild: how long readers may keep reading the old generation
 //	-rebuild          replay-parked: rebuild afterwards if anything was unparked
 //
@@ -91,7 +91,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	readModel := fs.String("readmodel", storeurl.Default, "read model: sqlite:PATH or a mongodb:// URI (READMODEL_URL)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
 	grace := fs.Duration("grace", 5*time.Second, "rebuild: how long readers of the old generation may finish before it is dropped")
-	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 10,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
+	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 20,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
 	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: projector-service [run|rebuild|replay-parked] [flags]\n\n")

@@ -60,15 +60,14 @@ type Options struct {
 // Catch-up batch sizes (Options.MaxBatch). DefaultMaxBatch keeps a MongoDB
 // transaction to about a thousand documents of each kind, as MongoDB
 // advises. SQLiteMaxBatch is for the SQLite store: bigger transactions mean
-// fewer commits and more of an application's events folded into one upsert.
-// The store alone takes about 32,000 events/s in batches of 10,000 and
-// 50,000 in batches of 50,000 (a 2-core VM, a million events), but on two
-// cores the projector's catch-up gains less (about 26,000 and 30,000 events/s),
-// because decoding the subscription takes the other core, and a batch in
-// hand costs memory: docs/BENCHMARKS.md. -batch raises it.
+// fewer commits, fewer WAL pages (a hot page is written once a batch) and
+// more of an application's events folded into one upsert. On a 2-core VM at
+// a million events, catch-up went from about 23,000 events/s in batches of
+// 10,000 to about 30,000 in batches of 20,000 (docs/BENCHMARKS.md); a batch
+// and the two the subscription may decode ahead cost memory, hence no more.
 const (
 	DefaultMaxBatch = 1000
-	SQLiteMaxBatch  = 10000
+	SQLiteMaxBatch  = 20000
 )
 
 func (o Options) withDefaults() Options {
