@@ -59,6 +59,10 @@ test: lint
 		echo "== go test -race ./$$m/..."; \
 		(cd $$m && $(GO) test -race -count=1 -timeout 10m ./...); \
 	done
+	@if [ -z "$${MONGODB_URI:-}" ]; then \
+		echo "NOTE: MONGODB_URI is not set: the read-model contract suite ran on SQLite and on embedded FerretDB;"; \
+		echo "      its run against a real MongoDB was SKIPPED (set MONGODB_URI=mongodb://host:27017/?replicaSet=rs0 to run it)."; \
+	fi
 
 ## lint: buf lint, buf breaking, generated code fresh, gofmt, go vet and tidy go.mod files
 lint: proto-check
