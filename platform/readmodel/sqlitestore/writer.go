@@ -103,7 +103,7 @@ func (s *Store) Apply(ctx context.Context, gen int, b readmodel.Batch) error {
 		if err := upsertApps(ctx, tx, g, b.Applications); err != nil {
 			return fmt.Errorf("applications: %w", err)
 		}
-		if err := writeRows(ctx, tx, g.insertHistory, b.History, historyArgs); err != nil {
+		if err := insertHistory(ctx, tx, g, b.History); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
 		if err := addStats(ctx, tx, g, b.Contributions); err != nil {
@@ -176,17 +176,18 @@ func upsertApps(ctx context.Context, tx *sql.Tx, g *genStmts, apps []readmodel.A
 	return nil
 }
 
-// writeRows writes rows one by one through the statement st.
-func writeRows[T any](ctx context.Context, tx *sql.Tx, st *sql.Stmt, rows []T, args func([]any, T) []any) error {
-	if len(rows) == 0 {
+// insertHistory writes history entries, one a statement; INSERT OR IGNORE
+// keeps an entry written before.
+func insertHistory(ctx context.Context, tx *sql.Tx, g *genStmts, entries []readmodel.HistoryEntry) error {
+	if len(entries) == 0 {
 		return nil
 	}
-	st = tx.StmtContext(ctx, st)
-	defer st.Close()
-	var buf []any
-	for _, r := range rows {
-		buf = args(buf[:0], r)
-		if _, err := st.ExecContext(ctx, buf...); err != nil {
+	insert := tx.StmtContext(ctx, g.insertHistory)
+	defer insert.Close()
+	var args []any
+	for _, e := range entries {
+		args = historyArgs(args[:0], e)
+		if _, err := insert.ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}
