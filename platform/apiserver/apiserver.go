@@ -47,6 +47,11 @@ type Config struct {
 	// GatewayOptions are more options for the gateway's mux (header
 	// matchers, say); the error handler is set here.
 	GatewayOptions []runtime.ServeMuxOption
+	// UnaryInterceptors and StreamInterceptors run after the built-in ones
+	// (panics, default deadline, call log), before the service: the
+	// authentication of platform/auth, say.
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
 }
 
 // Server is one API being served.
@@ -84,7 +89,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(s.recoverPanics, defaultDeadline(cfg.DefaultDeadline), s.logCalls),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverPanics, defaultDeadline(cfg.DefaultDeadline), s.logCalls},
+			cfg.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(cfg.StreamInterceptors...),
 	)
 	s.grpc.RegisterService(cfg.Service, cfg.Impl)
 	s.health = health.NewServer()
