@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,9 @@ type Config struct {
 	// Audience must be among the token's `aud`.
 	Audience string
 	// RolesClaim is the claim holding the roles, a dotted path into nested
-	// objects: "roles" (the default), "realm_access.roles" (Keycloak).
+	// objects: "roles" (the default), "realm_access.roles" (Keycloak). A
+	// claim named exactly so is read first, since some names have dots
+	// (Auth0's namespaced "https://loans.example.com/roles").
 	RolesClaim string
 	// Leeway is the clock skew allowed on exp, nbf and iat (default 30s).
 	Leeway time.Duration
@@ -166,7 +169,9 @@ func (v *Verifier) Authenticate(ctx context.Context, raw string) (Principal, err
 		key = sha256.Sum256([]byte(raw))
 		if c, ok := v.cache.Get(key); ok {
 			if v.now().Before(c.expiry.Add(v.cfg.Leeway)) {
-				return c.principal, nil
+				p := c.principal
+				p.Roles = slices.Clone(p.Roles) // the caller's to change, not the cache's
+				return p, nil
 			}
 			v.cache.Remove(key)
 		}
@@ -176,7 +181,9 @@ func (v *Verifier) Authenticate(ctx context.Context, raw string) (Principal, err
 		return Principal{}, err
 	}
 	if v.cache != nil {
-		v.cache.Add(key, cachedPrincipal{principal: p, expiry: expiry})
+		cached := p
+		cached.Roles = slices.Clone(p.Roles)
+		v.cache.Add(key, cachedPrincipal{principal: cached, expiry: expiry})
 	}
 	return p, nil
 }
@@ -194,22 +201,27 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if err != nil {
 		return Principal{}, time.Time{}, err
 	}
-	var (
-		claims   tokenClaims
-		all      map[string]any
-		verified bool
-	)
+	verified := false
 	for _, k := range candidates {
 		if k.Use != "" && k.Use != "sig" || k.Algorithm != "" && k.Algorithm != header.Algorithm {
 			continue
 		}
-		if err := tok.Claims(k.Key, &claims, &all); err == nil {
+		if tok.Claims(k.Key) == nil {
 			verified = true
 			break
 		}
 	}
 	if !verified {
 		return Principal{}, time.Time{}, refused(ReasonTokenInvalid, nil, "the access token's signature does not verify with the issuer's keys")
+	}
+	var (
+		claims tokenClaims
+		all    map[string]any
+	)
+	// The payload's signature was verified just above; this only decodes it
+	// (apart, so that malformed claims are not reported as a bad signature).
+	if err := tok.UnsafeClaimsWithoutVerification(&claims, &all); err != nil {
+		return Principal{}, time.Time{}, refused(ReasonTokenInvalid, nil, "the access token's claims are malformed")
 	}
 	if claims.Expiry == nil {
 		return Principal{}, time.Time{}, refused(ReasonTokenInvalid, nil, "the access token has no expiry (exp)")
@@ -234,7 +246,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if err := checkSubject(claims.Subject); err != nil {
 		return Principal{}, time.Time{}, err
 	}
-	roles, err := rolesAt(all, v.rolesPath)
+	roles, err := rolesAt(all, v.cfg.RolesClaim, v.rolesPath)
 	if err != nil {
 		return Principal{}, time.Time{}, refused(ReasonTokenInvalid, nil, "claim %q: %s", v.cfg.RolesClaim, err)
 	}
@@ -260,18 +272,22 @@ func checkSubject(sub string) error {
 	return nil
 }
 
-// rolesAt reads the roles at a dotted path: an array of strings, or one
-// string of space-separated roles (as the `scope` claim is written). A
-// missing claim grants no role. The system role is never taken from a token.
-func rolesAt(claims map[string]any, path []string) ([]Role, error) {
-	var cur any = claims
-	for _, name := range path {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, nil
-		}
-		if cur, ok = obj[name]; !ok {
-			return nil, nil
+// rolesAt reads the roles in the claim called name, or else at its dotted
+// path: an array of strings, or one string of space-separated roles (as the
+// `scope` claim is written). A missing claim grants no role. The system
+// role is never taken from a token.
+func rolesAt(claims map[string]any, name string, path []string) ([]Role, error) {
+	cur, ok := claims[name]
+	if !ok {
+		cur = claims
+		for _, step := range path {
+			obj, ok := cur.(map[string]any)
+			if !ok {
+				return nil, nil
+			}
+			if cur, ok = obj[step]; !ok {
+				return nil, nil
+			}
 		}
 	}
 	var names []string
@@ -369,6 +385,11 @@ func (d *discovery) jwksURL(ctx context.Context) (string, error) {
 // are older than maxAge (in the background: the keys in hand keep
 // verifying meanwhile), or at once when a token names a key ID it does not
 // have (the issuer rotated its key), at most once every refreshInterval.
+//
+// A fetch runs on its own goroutine and context, not on the caller's: its
+// callers all wait for the same answer, and one of them giving up (a client
+// that hangs up, a short deadline) neither cancels it for the others nor
+// leaves a cancellation recorded as the issuer's failure.
 type keySet struct {
 	client          *http.Client
 	now             func() time.Time
@@ -376,40 +397,60 @@ type keySet struct {
 	refreshInterval time.Duration
 	maxAge          time.Duration
 
-	fetching sync.Mutex // one fetch at a time; held while the issuer answers
-
-	mu         sync.Mutex // guards what follows; never held across a fetch
-	keys       jose.JSONWebKeySet
-	fetchedAt  time.Time // the last successful fetch
-	attempted  time.Time // the last attempt, successful or not
-	refreshing bool      // a background refresh is running
-	lastErr    error     // the last attempt's failure, nil after a success
+	mu        sync.Mutex
+	keys      jose.JSONWebKeySet
+	fetchedAt time.Time  // the last successful fetch
+	attempted time.Time  // the last fetch started, successful or not
+	lastErr   error      // the last finished fetch's failure, nil after a success
+	running   *keysFetch // the fetch under way, nil when none is
 }
+
+// keysFetch is one fetch of the key set; done is closed when err is set.
+type keysFetch struct {
+	done chan struct{}
+	err  error
+}
+
+// fetchTimeout bounds a fetch whatever the HTTP client's timeout.
+const fetchTimeout = 30 * time.Second
 
 // lookup returns the keys a token with this key ID may be signed with
 // (every key when the token names none).
 func (k *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	k.mu.Lock()
 	matches := k.match(kid)
-	now := k.now()
 	if len(matches) > 0 {
-		if now.Sub(k.fetchedAt) >= k.maxAge && !k.refreshing && now.Sub(k.attempted) >= k.refreshInterval {
-			k.refreshing = true
-			go k.refreshInBackground()
+		if k.now().Sub(k.fetchedAt) >= k.maxAge {
+			k.start() // in the background; failures leave the keys in hand
 		}
 		k.mu.Unlock()
 		return matches, nil
 	}
-	mayFetch := now.Sub(k.attempted) >= k.refreshInterval
-	k.mu.Unlock()
-	if mayFetch {
-		if err := k.fetch(ctx); err != nil {
+	f := k.start()
+	if f == nil {
+		// Rate-limited: the last fetch's outcome stands. While it failed,
+		// the key might well be published: the token is not refused.
+		err := k.lastErr
+		k.mu.Unlock()
+		if err != nil {
 			return nil, err
 		}
-		k.mu.Lock()
-		matches = k.match(kid)
-		k.mu.Unlock()
+		return nil, refused(ReasonTokenInvalid, nil, "the access token is signed with a key (kid %q) the issuer does not publish", truncate(kid))
 	}
+	k.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, &Error{Reason: ReasonIssuerUnavailable, Temporary: true, Err: ctx.Err(),
+			Message: "the call ended while the identity provider's keys were being fetched"}
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	k.mu.Lock()
+	matches = k.match(kid)
+	k.mu.Unlock()
 	if len(matches) == 0 {
 		return nil, refused(ReasonTokenInvalid, nil, "the access token is signed with a key (kid %q) the issuer does not publish", truncate(kid))
 	}
@@ -424,49 +465,40 @@ func (k *keySet) match(kid string) []jose.JSONWebKey {
 	return k.keys.Key(kid)
 }
 
-func (k *keySet) refreshInBackground() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = k.fetch(ctx) // on failure the keys in hand stay; tried again after refreshInterval
-	k.mu.Lock()
-	k.refreshing = false
-	k.mu.Unlock()
+// start returns the fetch under way, or starts one unless the last started
+// less than refreshInterval ago (then it returns nil). It must be called
+// with mu held.
+func (k *keySet) start() *keysFetch {
+	if k.running != nil {
+		return k.running
+	}
+	now := k.now()
+	if !k.attempted.IsZero() && now.Sub(k.attempted) < k.refreshInterval {
+		return nil
+	}
+	f := &keysFetch{done: make(chan struct{})}
+	k.running, k.attempted = f, now
+	go k.fetch(f)
+	return f
 }
 
-// fetch reads the key set, once for all the callers that ask at the same time.
-func (k *keySet) fetch(ctx context.Context) error {
-	k.mu.Lock()
-	asked := k.now()
-	k.mu.Unlock()
-	k.fetching.Lock()
-	defer k.fetching.Unlock()
-	k.mu.Lock()
-	if k.attempted.After(asked) || k.attempted.Equal(asked) && !asked.IsZero() {
-		// Another caller fetched while this one waited.
-		err := k.lastErr
-		k.mu.Unlock()
-		return err
-	}
-	k.attempted = k.now()
-	k.mu.Unlock()
-
+func (k *keySet) fetch(f *keysFetch) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
 	set, err := k.get(ctx)
-	if err != nil {
-		k.mu.Lock()
-		k.lastErr = err
-		k.mu.Unlock()
-		return err
-	}
-	public := set.Keys[:0]
+	var public []jose.JSONWebKey
 	for _, key := range set.Keys {
 		if key.IsPublic() && key.Valid() {
 			public = append(public, key)
 		}
 	}
 	k.mu.Lock()
-	k.keys, k.fetchedAt, k.lastErr = jose.JSONWebKeySet{Keys: public}, k.now(), nil
+	if err == nil {
+		k.keys, k.fetchedAt = jose.JSONWebKeySet{Keys: public}, k.now()
+	}
+	k.lastErr, k.running, f.err = err, nil, err
 	k.mu.Unlock()
-	return nil
+	close(f.done)
 }
 
 func (k *keySet) get(ctx context.Context) (jose.JSONWebKeySet, error) {

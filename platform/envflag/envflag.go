@@ -41,3 +41,13 @@ func Apply(fs *flag.FlagSet, vars map[string]string) error {
 	}
 	return nil
 }
+
+// Merge joins the flag-to-variable maps of several packages (a service's
+// own, platform/auth's, platform/apiserver's) into one for Parse.
+func Merge(vars ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range vars {
+		maps.Copy(out, m)
+	}
+	return out
+}

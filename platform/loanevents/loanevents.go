@@ -95,12 +95,23 @@ func Unmarshal(eventType string, data []byte) (proto.Message, error) {
 type Metadata struct {
 	// CommandID is the command that produced the event.
 	CommandID string `json:"command_id"`
+	// CommandType names that command (RequestLoan, say).
+	CommandType string `json:"command_type,omitempty"`
+	// CommandDigest identifies the command by its type, content and caller,
+	// so that its ID sent again with a different command is refused.
+	CommandDigest string `json:"command_digest,omitempty"`
 	// CorrelationID is shared by everything one user action caused.
 	CorrelationID string `json:"correlation_id"`
 	// CausationID is the command or event that directly caused this one.
 	CausationID string `json:"causation_id"`
-	// Actor performed the command: a user, or a process manager.
+	// Actor performed the command: the verified subject of the caller's
+	// access token, or a service's own identity ("system:…") for the
+	// process managers. Never taken from anything the caller merely claims.
 	Actor string `json:"actor"`
+	// ActorRoles are the roles the actor held when the command was decided.
+	ActorRoles []string `json:"actor_roles,omitempty"`
+	// ActorIssuer is the issuer that vouched for the actor.
+	ActorIssuer string `json:"actor_issuer,omitempty"`
 	// OccurredAt is when the command was decided.
 	OccurredAt time.Time `json:"occurred_at"`
 	// SchemaVersion is the layout version (SchemaVersion when written).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/loanflow/loans/command-service/internal/domain"
 	"github.com/loanflow/loans/command-service/internal/service"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
 )
 
@@ -50,7 +51,12 @@ func run(args []string) error {
 	processManagers := fs.Bool("process-managers", true, "run the process managers in this process (COMMAND_PROCESS_MANAGERS)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
-	if err := envflag.Parse(fs, args, envVars); err != nil {
+	oidc := auth.RegisterFlags(fs)
+	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars)); err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(oidc.Config())
+	if err != nil {
 		return err
 	}
 	var level slog.Level
@@ -68,6 +74,7 @@ func run(args []string) error {
 		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, EventStore: *eventStore, Logger: logger,
 		Limits:          domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
 		ProcessManagers: *processManagers,
+		Authenticator:   verifier,
 	})
 	if err != nil {
 		return err

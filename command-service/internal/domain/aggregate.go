@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -18,6 +19,9 @@ type Event = proto.Message
 type Aggregate[A any] interface {
 	Execute(Command) ([]Event, error)
 	Apply(Event) A
+	// Applicant is who requested the application ("" before it exists):
+	// the owner that authorization checks the caller against.
+	Applicant() string
 }
 
 var (
@@ -49,6 +53,15 @@ func requireID(id uuid.UUID) error {
 func notHandled(cmd Command, aggregate string) error {
 	return refuse(KindInvalidArgument, ReasonCommandNotHandled,
 		fmt.Sprintf("command %T is not handled by %s", cmd, aggregate))
+}
+
+// checkReason bounds a free-text reason.
+func checkReason(reason string) error {
+	if n := utf8.RuneCountInString(reason); n > MaxReasonLength {
+		return refuse(KindInvalidArgument, ReasonReasonTooLong,
+			fmt.Sprintf("the reason has %d characters; at most %d are kept", n, MaxReasonLength))
+	}
+	return nil
 }
 
 // isNoEvent reports a nil event, typed or not. Stored streams never hold one,

@@ -25,6 +25,9 @@ type Reason string
 const (
 	ReasonLoanApplicationUUIDRequired Reason = "LOAN_APPLICATION_UUID_REQUIRED"
 	ReasonCommandNotHandled           Reason = "COMMAND_NOT_HANDLED"
+	ReasonReasonTooLong               Reason = "REASON_TOO_LONG"
+	ReasonApplicantRequired           Reason = "APPLICANT_REQUIRED"
+	ReasonApplicantTooLong            Reason = "APPLICANT_TOO_LONG"
 
 	// LoanRequest.
 	ReasonAmountIsTooLow              Reason = "AMOUNT_IS_TOO_LOW"

@@ -7,6 +7,13 @@ const (
 	MinDuration = 3   // months
 )
 
+// Text fields are bounded: a reason is a sentence or a paragraph for a
+// person, and every event is stored forever and copied into read models.
+const (
+	MaxReasonLength    = 1000 // characters (runes), denial and rejection reasons
+	MaxApplicantLength = 255  // bytes, as the verified subject is bounded
+)
+
 // Limits are the configurable upper bounds of a loan request. They come in
 // the RequestLoan command, so that the domain reads no configuration.
 type Limits struct {

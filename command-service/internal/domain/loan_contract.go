@@ -10,11 +10,15 @@ import (
 // the applicant concludes it. Stream: LoanContractStream.
 // Statuses: none -> pending_signature -> signed | rejected.
 type LoanContract struct {
-	status Status
+	status    Status
+	applicant string // who alone may sign or reject it
 }
 
 // Status is where the contract is in its lifecycle.
 func (a LoanContract) Status() Status { return a.status }
+
+// Applicant is who requested the loan contracted.
+func (a LoanContract) Applicant() string { return a.applicant }
 
 // Execute decides what IssueLoanContract, SignContract and RejectContract do
 // to the contract. Any other command is refused with COMMAND_NOT_HANDLED.
@@ -64,6 +68,9 @@ func (a LoanContract) reject(c RejectContract) ([]Event, error) {
 	if err := requireID(c.ApplicationID); err != nil {
 		return nil, err
 	}
+	if err := checkReason(c.Reason); err != nil {
+		return nil, err
+	}
 	if err := a.requirePending(c.ApplicationID.String()); err != nil {
 		return nil, err
 	}
@@ -94,9 +101,10 @@ func (a LoanContract) Apply(e Event) LoanContract {
 	if isNoEvent(e) {
 		return a
 	}
-	switch e.(type) {
+	switch e := e.(type) {
 	case *loansv1.LoanContractIssued:
 		a.status = StatusPendingSignature
+		a.applicant = e.GetApplicant()
 	case *loansv1.ContractSigned:
 		a.status = StatusSigned
 	case *loansv1.ContractRejected:

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -64,6 +65,18 @@ func TestLoanContract_Execute(t *testing.T) {
 		// The applicant owes no explanation.
 		assertEvents[A](t, pending, RejectContract{ApplicationID: appID},
 			[]Event{&loansv1.ContractRejected{LoanApplicationUuid: appUUID}})
+	})
+	t.Run("RejectionReasonTooLong", func(t *testing.T) {
+		long := strings.Repeat("x", MaxReasonLength+1)
+		assertError[A](t, pending, RejectContract{ApplicationID: appID, Reason: long}, KindInvalidArgument, ReasonReasonTooLong)
+	})
+	t.Run("ApplicantIsTheRequester", func(t *testing.T) {
+		if got := replay[A](pending).Applicant(); got != applicant {
+			t.Errorf("Applicant() = %q; want %q", got, applicant)
+		}
+		if got := replay[A](nil).Applicant(); got != "" {
+			t.Errorf("Applicant() before the contract = %q; want empty", got)
+		}
 	})
 	t.Run("RejectLoanContractNotFound", func(t *testing.T) {
 		assertError[A](t, nil, reject, KindNotFound, ReasonLoanContractNotFound)

@@ -17,6 +17,9 @@ type LoanRequest struct {
 // Status is where the request is in its lifecycle.
 func (a LoanRequest) Status() Status { return a.status }
 
+// Applicant is who requested the loan.
+func (a LoanRequest) Applicant() string { return a.terms.applicant }
+
 // Execute decides what RequestLoan and SubmitLoanRequest do to the request.
 // Any other command is refused with COMMAND_NOT_HANDLED.
 func (a LoanRequest) Execute(cmd Command) ([]Event, error) {
@@ -46,6 +49,9 @@ func (a LoanRequest) request(c RequestLoan) ([]Event, error) {
 	if err := checkDuration(c.Duration, limits.MaxDuration); err != nil {
 		return nil, err
 	}
+	if err := checkApplicant(c.Applicant); err != nil {
+		return nil, err
+	}
 	if a.status != StatusNone {
 		return nil, refuse(KindAlreadyExists, ReasonLoanAlreadyRequested,
 			fmt.Sprintf("loan application %s has already been requested", c.ApplicationID))
@@ -56,6 +62,18 @@ func (a LoanRequest) request(c RequestLoan) ([]Event, error) {
 		Duration:            c.Duration,
 		Applicant:           c.Applicant,
 	}}, nil
+}
+
+// checkApplicant: every application has an owner, who alone may act on it.
+func checkApplicant(applicant string) error {
+	switch {
+	case applicant == "":
+		return refuse(KindInvalidArgument, ReasonApplicantRequired, "an application needs an applicant")
+	case len(applicant) > MaxApplicantLength:
+		return refuse(KindInvalidArgument, ReasonApplicantTooLong,
+			fmt.Sprintf("the applicant has %d bytes; at most %d are allowed", len(applicant), MaxApplicantLength))
+	}
+	return nil
 }
 
 func checkAmount(amount, maxAmount int64) error {

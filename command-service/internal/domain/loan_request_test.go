@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -40,12 +41,20 @@ func TestLoanRequest_Execute(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		assertEvents[A](t, nil, requestLoan(), []Event{loanRequested})
 	})
-	t.Run("EmptyApplicantIsKept", func(t *testing.T) {
-		// The application layer defaults the applicant to the actor; the domain records what it is given.
+	t.Run("ApplicantRequired", func(t *testing.T) {
+		// Every application has an owner: the only one who may submit and sign it.
 		c := requestLoan()
 		c.Applicant = ""
+		err := assertError[A](t, nil, c, KindInvalidArgument, ReasonApplicantRequired)
+		assertMessage(t, err, "an application needs an applicant")
+	})
+	t.Run("ApplicantTooLong", func(t *testing.T) {
+		c := requestLoan()
+		c.Applicant = strings.Repeat("a", MaxApplicantLength+1)
+		assertError[A](t, nil, c, KindInvalidArgument, ReasonApplicantTooLong)
+		c.Applicant = strings.Repeat("a", MaxApplicantLength)
 		want := requestedOf(amount, duration)
-		want.Applicant = ""
+		want.Applicant = c.Applicant
 		assertEvents[A](t, nil, c, []Event{want})
 	})
 	t.Run("LoanApplicationUUIDRequired", func(t *testing.T) {

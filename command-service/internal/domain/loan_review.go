@@ -17,6 +17,9 @@ type LoanReview struct {
 // Status is where the review is in its lifecycle.
 func (a LoanReview) Status() Status { return a.status }
 
+// Applicant is who requested the loan under review.
+func (a LoanReview) Applicant() string { return a.terms.applicant }
+
 // Execute decides what IssueLoanReview, ApproveLoan and DenyLoan do to the
 // review. Any other command is refused with COMMAND_NOT_HANDLED.
 func (a LoanReview) Execute(cmd Command) ([]Event, error) {
@@ -76,6 +79,9 @@ func (a LoanReview) deny(c DenyLoan) ([]Event, error) {
 	if strings.TrimSpace(c.Reason) == "" {
 		return nil, refuse(KindInvalidArgument, ReasonDenialReasonRequired,
 			"a reason is required to deny a loan")
+	}
+	if err := checkReason(c.Reason); err != nil {
+		return nil, err
 	}
 	if err := a.requirePending(c.ApplicationID.String()); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -71,6 +72,13 @@ func TestLoanReview_Execute(t *testing.T) {
 			err := assertError[A](t, pending, DenyLoan{ApplicationID: appID, Reason: reason}, KindInvalidArgument, ReasonDenialReasonRequired)
 			assertMessage(t, err, "a reason is required to deny a loan")
 		}
+	})
+	t.Run("DenialReasonTooLong", func(t *testing.T) {
+		long := strings.Repeat("é", MaxReasonLength+1) // counted in characters, not bytes
+		err := assertError[A](t, pending, DenyLoan{ApplicationID: appID, Reason: long}, KindInvalidArgument, ReasonReasonTooLong)
+		assertMessage(t, err, "the reason has 1001 characters; at most 1000 are kept")
+		assertEvents[A](t, pending, DenyLoan{ApplicationID: appID, Reason: long[len("é"):]},
+			[]Event{&loansv1.LoanDenied{LoanApplicationUuid: appUUID, Reason: long[len("é"):]}})
 	})
 	t.Run("DenialReasonIsReportedBeforeState", func(t *testing.T) {
 		// A blank reason is wrong whatever the state.

@@ -21,6 +21,7 @@ const (
 	ReasonConcurrencyConflict = "CONCURRENCY_CONFLICT"
 	ReasonUnavailable         = "EVENT_STORE_UNAVAILABLE"
 	ReasonDeadline            = "DEADLINE_EXCEEDED"
+	ReasonCommandIDReused     = "COMMAND_ID_REUSED"
 )
 
 // codeOfKind is the one table from the domain's error kinds to gRPC codes.
@@ -35,8 +36,18 @@ var codeOfKind = map[domain.Kind]codes.Code{
 // toStatus turns any error of the use cases into the status a client gets.
 // Only unexpected errors are logged: refusals are answers, not failures.
 func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
-	var derr *domain.Error
+	var (
+		derr   *domain.Error
+		access *command.AccessError
+	)
 	switch {
+	case errors.As(err, &access):
+		if access.Unauthenticated {
+			return refusal(codes.Unauthenticated, access.Reason, access.Message)
+		}
+		return refusal(codes.PermissionDenied, access.Reason, access.Message)
+	case errors.Is(err, command.ErrCommandIDReused):
+		return refusal(codes.FailedPrecondition, ReasonCommandIDReused, err.Error()+": send a new command_id for a new command")
 	case errors.As(err, &derr):
 		code, ok := codeOfKind[derr.Kind]
 		if !ok {

@@ -10,18 +10,20 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/loanflow/loans/command-service/internal/app/command"
 	"github.com/loanflow/loans/command-service/internal/domain"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
 )
 
 // Request headers (gRPC metadata; the gateway forwards the HTTP headers).
+// Who the caller is comes only from the verified access token (see
+// platform/auth), never from a header: an x-actor header is ignored.
 const (
-	HeaderActor         = "x-actor"
 	HeaderCorrelationID = "x-correlation-id"
 	HeaderTraceParent   = "traceparent"
-	anonymousActor      = "anonymous"
 )
 
 // CommandServer implements loansv1.LoanCommandServiceServer.
@@ -41,9 +43,11 @@ func (s *CommandServer) RequestLoan(ctx context.Context, req *loansv1.RequestLoa
 	if err != nil {
 		return nil, err
 	}
+	// The applicant is the caller; naming someone else is refused by the
+	// policy (APPLICANT_IS_NOT_CALLER).
 	applicant := req.GetApplicant()
 	if applicant == "" {
-		applicant = meta.Actor
+		applicant = meta.Principal.Subject
 	}
 	r, err := s.commands.RequestLoan(ctx, domain.RequestLoan{ApplicationID: id, Amount: req.GetAmount(), Duration: req.GetDuration(), Applicant: applicant}, meta)
 	if err != nil {
@@ -113,14 +117,21 @@ func (s *CommandServer) RejectContract(ctx context.Context, req *loansv1.RejectC
 }
 
 // parse reads what every command carries: the application's UUID, the
-// command ID (a new one when the client sends none) and the caller's headers.
+// command ID (a new one when the client sends none), the verified caller and
+// the caller's tracing headers.
 func parse(ctx context.Context, applicationUUID, commandID string) (uuid.UUID, command.Meta, error) {
 	id, err := uuid.Parse(applicationUUID)
 	if err != nil || id == uuid.Nil {
 		return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidUUID,
 			"loan_application_uuid must be a UUID, got "+quote(applicationUUID))
 	}
-	meta := command.Meta{CommandID: uuid.New(), Actor: anonymousActor}
+	principal, ok := auth.FromContext(ctx)
+	if !ok {
+		// The interceptor authenticates every call; a call that reached this
+		// far without a principal is a wiring mistake, and fails closed.
+		return uuid.Nil, command.Meta{}, status.Error(codes.Unauthenticated, "the call carries no verified caller")
+	}
+	meta := command.Meta{CommandID: uuid.New(), Principal: principal}
 	if commandID != "" {
 		if meta.CommandID, err = uuid.Parse(commandID); err != nil || meta.CommandID == uuid.Nil {
 			return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidCommandID,
@@ -128,9 +139,6 @@ func parse(ctx context.Context, applicationUUID, commandID string) (uuid.UUID, c
 		}
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := first(md, HeaderActor); v != "" {
-			meta.Actor = v
-		}
 		meta.CorrelationID = first(md, HeaderCorrelationID)
 		meta.TraceParent = first(md, HeaderTraceParent)
 	}

@@ -7,15 +7,16 @@ import (
 )
 
 // GatewayOptions are the REST gateway's options besides apiserver's: it
-// forwards the headers the commands read (see HeaderActor), besides the
-// gateway's defaults (Grpc-Metadata-* and permanent HTTP headers).
+// forwards the headers the commands read (correlation and trace context),
+// besides the gateway's defaults (Authorization, Grpc-Metadata-* and
+// permanent HTTP headers).
 func GatewayOptions() []runtime.ServeMuxOption {
 	return []runtime.ServeMuxOption{runtime.WithIncomingHeaderMatcher(forwardHeader)}
 }
 
 func forwardHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case HeaderActor, HeaderCorrelationID, HeaderTraceParent:
+	case HeaderCorrelationID, HeaderTraceParent:
 		return k, true
 	}
 	return runtime.DefaultHeaderMatcher(key)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,8 @@ import (
 	devstore "github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/auth/authtest"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
@@ -104,6 +107,7 @@ func startService(t *testing.T, connectionString string, opts ...option) *runnin
 		Logger:          testLogger(t),
 		DefaultDeadline: 10 * time.Second,
 		ProcessManagers: true,
+		Authenticator:   issuer.Verifier(t),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -148,9 +152,13 @@ const shutdownGrace = 3 * time.Second
 
 var errShutdownHung = errors.New("shutdown hung")
 
+// dial connects to a service. Calls that carry no token of their own (see
+// as) are sent with one for the user who would make them: the applicant for
+// an applicant's command, the officer for a decision.
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(defaultCaller(t)))
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -195,14 +203,67 @@ func callCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// as sends the headers a client sets: the actor and, when not empty, a
-// correlation ID.
-func as(ctx context.Context, actor, correlationID string) context.Context {
-	kv := []string{"x-actor", actor}
+// ---- callers ----
+
+// issuer signs the tokens of every test's callers (see TestMain).
+var issuer *authtest.Issuer
+
+func TestMain(m *testing.M) {
+	issuer = authtest.New()
+	code := m.Run()
+	issuer.Close()
+	os.Exit(code)
+}
+
+// The callers of these tests, and the roles the issuer grants them.
+const (
+	applicant = "alice@example.com"
+	officer   = "bob@lender.example"
+)
+
+// rolesOf grants the officers (officer, "officer-1", …) the loan officer's
+// role and everyone else the applicant's.
+func rolesOf(user string) []auth.Role {
+	if strings.HasPrefix(user, "officer") || user == officer {
+		return []auth.Role{auth.RoleLoanOfficer}
+	}
+	return []auth.Role{auth.RoleApplicant}
+}
+
+// tokenOf is a valid access token for user.
+func tokenOf(t *testing.T, user string, roles ...auth.Role) string {
+	if len(roles) == 0 {
+		roles = rolesOf(user)
+	}
+	return issuer.Token(t, user, roles...)
+}
+
+// bearer is the HTTP authorization header of user (with rolesOf's roles).
+func bearer(user string) string { return "Bearer " + issuer.Mint(user, rolesOf(user)...) }
+
+// as sends the calls made with ctx as user (with rolesOf's roles) and, when
+// not empty, with a correlation ID.
+func as(ctx context.Context, user, correlationID string) context.Context {
+	kv := []string{auth.HeaderAuthorization, "Bearer " + issuer.Mint(user, rolesOf(user)...)}
 	if correlationID != "" {
 		kv = append(kv, "x-correlation-id", correlationID)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// defaultCaller gives a call with no authorization of its own a token for
+// the user who would make it.
+func defaultCaller(t *testing.T) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(auth.HeaderAuthorization)) == 0 {
+			user := applicant
+			if strings.HasSuffix(method, "/ApproveLoan") || strings.HasSuffix(method, "/DenyLoan") {
+				user = officer
+			}
+			ctx = metadata.AppendToOutgoingContext(ctx, auth.HeaderAuthorization, "Bearer "+tokenOf(t, user))
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 // ---- driving applications ----

@@ -13,16 +13,11 @@ import (
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
-// Actors of the lifecycle tests, as sent in x-actor.
+// Actors of the commands the process managers issue: the services' own
+// identities, which no token can carry.
 const (
-	applicant = "alice@example.com"
-	officer   = "bob@lender.example"
-)
-
-// Actors of the commands the process managers issue.
-const (
-	reviewManager   = "process-manager:loanReview"
-	contractManager = "process-manager:loanContract"
+	reviewManager   = "system:process-manager/loanReview"
+	contractManager = "system:process-manager/loanContract"
 )
 
 // wantMeta is the metadata an event must carry.
@@ -52,8 +47,11 @@ func requireEvent(t *testing.T, stream string, got storedEvent, payload proto.Me
 	if m.OccurredAt.Before(since.Add(-time.Second)) || m.OccurredAt.After(time.Now().Add(time.Second)) {
 		t.Errorf("%s@%d %s occurred_at = %v, want between %v and now", stream, got.Revision, got.Type, m.OccurredAt, since)
 	}
-	if cmdID, err := uuid.Parse(want.commandID); err == nil && got.ID != command.EventID(cmdID, 0) {
-		t.Errorf("%s@%d %s has event ID %s, want %s (derived from command %s)", stream, got.Revision, got.Type, got.ID, command.EventID(cmdID, 0), cmdID)
+	if cmdID, err := uuid.Parse(want.commandID); err == nil && got.ID != command.EventID(cmdID, m.CommandDigest, 0) {
+		t.Errorf("%s@%d %s has event ID %s, want %s (derived from command %s)", stream, got.Revision, got.Type, got.ID, command.EventID(cmdID, m.CommandDigest, 0), cmdID)
+	}
+	if len(m.CommandDigest) != 32 || m.CommandType != got.Type && m.CommandType == "" {
+		t.Errorf("%s@%d %s command type %q, digest %q; want both recorded", stream, got.Revision, got.Type, m.CommandType, m.CommandDigest)
 	}
 }
 
@@ -71,7 +69,7 @@ func TestLifecycle_EndsSigned(t *testing.T) {
 	requestCmd, submitCmd, approveCmd, signCmd := newID(), newID(), newID(), newID()
 
 	requested, err := e.client.RequestLoan(byApplicant, &loansv1.RequestLoanRequest{CommandId: requestCmd, LoanApplicationUuid: id,
-		Amount: 25_000, Duration: 48, Applicant: "applicant-42"})
+		Amount: 25_000, Duration: 48, Applicant: applicant})
 	if err != nil {
 		t.Fatalf("RequestLoan: %v", err)
 	}
@@ -92,21 +90,21 @@ func TestLifecycle_EndsSigned(t *testing.T) {
 
 	req := e.read(t, requestStream(id))
 	requireTypes(t, requestStream(id), req, loanevents.TypeLoanRequested, loanevents.TypeLoanRequestSubmitted)
-	requireEvent(t, requestStream(id), req[0], &loansv1.LoanRequested{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: "applicant-42"},
+	requireEvent(t, requestStream(id), req[0], &loansv1.LoanRequested{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: applicant},
 		wantMeta{commandID: requestCmd, correlationID: correlation, causationID: requestCmd, actor: applicant}, since)
-	requireEvent(t, requestStream(id), req[1], &loansv1.LoanRequestSubmitted{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: "applicant-42"},
+	requireEvent(t, requestStream(id), req[1], &loansv1.LoanRequestSubmitted{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: applicant},
 		wantMeta{commandID: submitCmd, correlationID: correlation, causationID: submitCmd, actor: applicant}, since)
 
 	rev := e.read(t, reviewStream(id))
 	requireTypes(t, reviewStream(id), rev, loanevents.TypeLoanReviewIssued, loanevents.TypeLoanApproved)
-	requireEvent(t, reviewStream(id), rev[0], &loansv1.LoanReviewIssued{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: "applicant-42"},
+	requireEvent(t, reviewStream(id), rev[0], &loansv1.LoanReviewIssued{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: applicant},
 		wantMeta{commandID: issuedBy(req[1], "IssueLoanReview"), correlationID: correlation, causationID: req[1].ID.String(), actor: reviewManager}, since)
-	requireEvent(t, reviewStream(id), rev[1], &loansv1.LoanApproved{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: "applicant-42"},
+	requireEvent(t, reviewStream(id), rev[1], &loansv1.LoanApproved{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: applicant},
 		wantMeta{commandID: approveCmd, correlationID: correlation, causationID: approveCmd, actor: officer}, since)
 
 	con := e.read(t, contractStream(id))
 	requireTypes(t, contractStream(id), con, loanevents.TypeLoanContractIssued, loanevents.TypeContractSigned)
-	requireEvent(t, contractStream(id), con[0], &loansv1.LoanContractIssued{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: "applicant-42"},
+	requireEvent(t, contractStream(id), con[0], &loansv1.LoanContractIssued{LoanApplicationUuid: id, Amount: 25_000, Duration: 48, Applicant: applicant},
 		wantMeta{commandID: issuedBy(rev[1], "IssueLoanContract"), correlationID: correlation, causationID: rev[1].ID.String(), actor: contractManager}, since)
 	requireEvent(t, contractStream(id), con[1], &loansv1.ContractSigned{LoanApplicationUuid: id},
 		wantMeta{commandID: signCmd, correlationID: correlation, causationID: signCmd, actor: applicant}, since)
@@ -230,9 +228,9 @@ func TestLifecycle_EndsRejected(t *testing.T) {
 	})
 }
 
-// Without x-correlation-id, a command correlates by its own ID, the commands
-// the process managers issue inherit the correlation of the event that caused
-// them, and without x-actor the actor is "anonymous".
+// Without x-correlation-id, a command correlates by its own ID, and the
+// commands the process managers issue inherit the correlation of the event
+// that caused them. The actor is always the token's subject.
 func TestLifecycle_WithoutHeaders(t *testing.T) {
 	e := newEnv(t)
 	ctx := callCtx(t)
@@ -248,10 +246,10 @@ func TestLifecycle_WithoutHeaders(t *testing.T) {
 	}
 	req := e.read(t, requestStream(id))
 	requireTypes(t, requestStream(id), req, loanevents.TypeLoanRequested, loanevents.TypeLoanRequestSubmitted)
-	requireEvent(t, requestStream(id), req[0], &loansv1.LoanRequested{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: "anonymous"},
-		wantMeta{commandID: requestCmd, correlationID: requestCmd, causationID: requestCmd, actor: "anonymous"}, since)
-	requireEvent(t, requestStream(id), req[1], &loansv1.LoanRequestSubmitted{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: "anonymous"},
-		wantMeta{commandID: submitCmd, correlationID: submitCmd, causationID: submitCmd, actor: "anonymous"}, since)
-	requireEvent(t, reviewStream(id), rev[0], &loansv1.LoanReviewIssued{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: "anonymous"},
+	requireEvent(t, requestStream(id), req[0], &loansv1.LoanRequested{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: applicant},
+		wantMeta{commandID: requestCmd, correlationID: requestCmd, causationID: requestCmd, actor: applicant}, since)
+	requireEvent(t, requestStream(id), req[1], &loansv1.LoanRequestSubmitted{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: applicant},
+		wantMeta{commandID: submitCmd, correlationID: submitCmd, causationID: submitCmd, actor: applicant}, since)
+	requireEvent(t, reviewStream(id), rev[0], &loansv1.LoanReviewIssued{LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration, Applicant: applicant},
 		wantMeta{commandID: issuedBy(req[1], "IssueLoanReview"), correlationID: submitCmd, causationID: req[1].ID.String(), actor: reviewManager}, since)
 }

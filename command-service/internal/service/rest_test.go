@@ -42,6 +42,12 @@ func (c *restClient) post(t *testing.T, path, body string, headers ...string) re
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The user who would send it, unless the test says who (see dial).
+	user := applicant
+	if strings.HasSuffix(path, ":approve") || strings.HasSuffix(path, ":deny") {
+		user = officer
+	}
+	req.Header.Set("Authorization", bearer(user))
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -103,13 +109,13 @@ func TestREST_Lifecycle(t *testing.T) {
 	e := newEnv(t)
 	c := e.rest()
 	id, correlation := newID(), newID()
-	headers := []string{"x-actor", applicant, "x-correlation-id", correlation}
+	headers := []string{"Authorization", bearer(applicant), "x-correlation-id", correlation}
 
 	requested := c.post(t, "/v1/loan-applications",
 		`{"loanApplicationUuid":"`+id+`","amount":1500,"duration":12}`, headers...).result(t)
 	submitted := c.post(t, "/v1/loan-applications/"+id+":submit", "", headers...).result(t)
 	e.awaitEvent(t, reviewStream(id), loanevents.TypeLoanReviewIssued)
-	approved := c.post(t, "/v1/loan-applications/"+id+":approve", "{}", "x-actor", officer, "x-correlation-id", correlation).result(t)
+	approved := c.post(t, "/v1/loan-applications/"+id+":approve", "{}", "Authorization", bearer(officer), "x-correlation-id", correlation).result(t)
 	e.awaitEvent(t, contractStream(id), loanevents.TypeLoanContractIssued)
 	signed := c.post(t, "/v1/loan-applications/"+id+":sign-contract", "{}", headers...).result(t)
 
@@ -125,7 +131,7 @@ func TestREST_Lifecycle(t *testing.T) {
 	requireResult(t, e.es, approved, id, reviewStream(id), rev[1])
 	requireResult(t, e.es, signed, id, contractStream(id), con[1])
 
-	t.Run("x-actor and x-correlation-id reach the events' metadata", func(t *testing.T) {
+	t.Run("the verified caller and x-correlation-id reach the events' metadata", func(t *testing.T) {
 		for _, c := range []struct {
 			stream string
 			e      storedEvent
@@ -155,12 +161,12 @@ func TestREST_Lifecycle(t *testing.T) {
 func TestREST_SnakeCaseBody(t *testing.T) {
 	e := newEnv(t, withoutProcessManagers())
 	id := newID()
-	r := e.rest().post(t, "/v1/loan-applications", `{"loan_application_uuid":"`+id+`","amount":"700","duration":3,"applicant":"carol"}`).result(t)
+	r := e.rest().post(t, "/v1/loan-applications", `{"loan_application_uuid":"`+id+`","amount":"700","duration":3,"applicant":"`+applicant+`"}`).result(t)
 	got := e.read(t, requestStream(id))
 	requireTypes(t, requestStream(id), got, loanevents.TypeLoanRequested)
 	requireResult(t, e.es, r, id, requestStream(id), got[0])
-	if p := got[0].Payload.(*loansv1.LoanRequested); p.GetAmount() != 700 || p.GetDuration() != 3 || p.GetApplicant() != "carol" {
-		t.Fatalf("LoanRequested = %v; want amount 700, duration 3, applicant carol", p)
+	if p := got[0].Payload.(*loansv1.LoanRequested); p.GetAmount() != 700 || p.GetDuration() != 3 || p.GetApplicant() != applicant {
+		t.Fatalf("LoanRequested = %v; want amount 700, duration 3, applicant %s", p, applicant)
 	}
 }
 
@@ -171,7 +177,7 @@ func TestREST_DenyAndRejectContract(t *testing.T) {
 
 	t.Run("deny carries its reason", func(t *testing.T) {
 		id := e.pendingReview(ctx, t)
-		r := c.post(t, "/v1/loan-applications/"+id+":deny", `{"reason":"no stable income"}`, "x-actor", officer).result(t)
+		r := c.post(t, "/v1/loan-applications/"+id+":deny", `{"reason":"no stable income"}`, "Authorization", bearer(officer)).result(t)
 		rev := e.read(t, reviewStream(id))
 		requireTypes(t, reviewStream(id), rev, loanevents.TypeLoanReviewIssued, loanevents.TypeLoanDenied)
 		requireResult(t, e.es, r, id, reviewStream(id), rev[1])
@@ -181,7 +187,7 @@ func TestREST_DenyAndRejectContract(t *testing.T) {
 	})
 	t.Run("reject-contract carries its reason", func(t *testing.T) {
 		id := e.pendingSignature(ctx, t)
-		r := c.post(t, "/v1/loan-applications/"+id+":reject-contract", `{"reason":"rate too high"}`, "x-actor", applicant).result(t)
+		r := c.post(t, "/v1/loan-applications/"+id+":reject-contract", `{"reason":"rate too high"}`, "Authorization", bearer(applicant)).result(t)
 		con := e.read(t, contractStream(id))
 		requireTypes(t, contractStream(id), con, loanevents.TypeLoanContractIssued, loanevents.TypeContractRejected)
 		requireResult(t, e.es, r, id, contractStream(id), con[1])
@@ -245,7 +251,7 @@ func TestREST_Refusals(t *testing.T) {
 			http.StatusConflict, codes.FailedPrecondition, "CONTRACT_ALREADY_CONCLUDED"},
 	} {
 		t.Run(r.rule, func(t *testing.T) {
-			c.post(t, r.path, r.body, "x-actor", applicant).requireRefusal(t, r.httpStatus, r.code, r.reason)
+			c.post(t, r.path, r.body).requireRefusal(t, r.httpStatus, r.code, r.reason)
 		})
 	}
 	t.Run("a body that is not JSON is invalid", func(t *testing.T) {

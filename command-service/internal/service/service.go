@@ -4,8 +4,10 @@ package service
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/loanflow/loans/command-service/internal/ports"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/apiserver"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/esdblog"
 )
 
@@ -36,6 +39,12 @@ type Config struct {
 	// ProcessManagers runs the process managers in this process (the
 	// default in production; tests turn them off to drive them themselves).
 	ProcessManagers bool
+	// Authenticator verifies every call's bearer token (an *auth.Verifier
+	// in production); required: the service does not serve anonymous calls.
+	Authenticator auth.Authenticator
+	// Edge holds the API's edge settings (TLS, CORS, deadline cap); its
+	// other fields are set here.
+	Edge apiserver.Config
 }
 
 // Service is a running command service.
@@ -52,6 +61,9 @@ type Service struct {
 func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Authenticator == nil {
+		return nil, errors.New("command service: an authenticator is required")
 	}
 	if cfg.DefaultDeadline <= 0 {
 		cfg.DefaultDeadline = 10 * time.Second
@@ -70,16 +82,18 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.commands = command.New(store, command.Config{Limits: cfg.Limits})
 
-	s.Server, err = apiserver.Start(ctx, apiserver.Config{
-		Name:     "command service",
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
-		Logger:          cfg.Logger,
-		DefaultDeadline: cfg.DefaultDeadline,
-		Service:         &loansv1.LoanCommandService_ServiceDesc,
-		Impl:            ports.NewCommandServer(s.commands, s.logger),
-		RegisterGateway: loansv1.RegisterLoanCommandServiceHandler,
-		GatewayOptions:  ports.GatewayOptions(),
-	})
+	api := cfg.Edge
+	api.Name = "command service"
+	api.GRPCAddr, api.HTTPAddr = cfg.GRPCAddr, cfg.HTTPAddr
+	api.Logger = cfg.Logger
+	api.DefaultDeadline = cfg.DefaultDeadline
+	api.Service = &loansv1.LoanCommandService_ServiceDesc
+	api.Impl = ports.NewCommandServer(s.commands, s.logger)
+	api.RegisterGateway = loansv1.RegisterLoanCommandServiceHandler
+	api.GatewayOptions = ports.GatewayOptions()
+	api.UnaryInterceptors = []grpc.UnaryServerInterceptor{auth.UnaryServerInterceptor(cfg.Authenticator)}
+	api.StreamInterceptors = []grpc.StreamServerInterceptor{auth.StreamServerInterceptor(cfg.Authenticator)}
+	s.Server, err = apiserver.Start(ctx, api)
 	if err != nil {
 		_ = conn.Close(ctx)
 		return nil, err

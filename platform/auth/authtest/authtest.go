@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -36,11 +37,12 @@ type Issuer struct {
 	// URL is the issuer (`iss`), http://127.0.0.1:<port>.
 	URL string
 
-	srv        *httptest.Server
-	mu         sync.Mutex
-	current    Key
-	published  []Key
-	keyFetches atomic.Int64
+	srv              *httptest.Server
+	mu               sync.Mutex
+	current          Key
+	published        []Key
+	keyFetches       atomic.Int64
+	discoveryFetches atomic.Int64
 }
 
 // Key is a signing key and its key ID.
@@ -53,9 +55,13 @@ type Key struct {
 // NewKey makes an ES256 key (fast to make, unlike RSA).
 func NewKey(t testing.TB, id string) Key {
 	t.Helper()
+	return newKey(id)
+}
+
+func newKey(id string) Key {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return Key{ID: id, Signer: k, Alg: jose.ES256}
 }
@@ -63,10 +69,33 @@ func NewKey(t testing.TB, id string) Key {
 // Start serves an issuer until the test ends.
 func Start(t testing.TB) *Issuer {
 	t.Helper()
-	i := &Issuer{current: NewKey(t, "key-1")}
+	i := serve(nil)
+	t.Cleanup(i.Close)
+	return i
+}
+
+// New serves an issuer until Close, for a TestMain that shares one issuer
+// among a package's tests.
+func New() *Issuer { return serve(nil) }
+
+// Close stops serving.
+func (i *Issuer) Close() { i.srv.Close() }
+
+// StartOn is Start on the caller's listener: it brings an issuer up at an
+// address a verifier was already told of (one that was unreachable, say).
+func StartOn(t testing.TB, l net.Listener) *Issuer {
+	t.Helper()
+	i := serve(l)
+	t.Cleanup(i.Close)
+	return i
+}
+
+func serve(l net.Listener) *Issuer {
+	i := &Issuer{current: newKey("key-1")}
 	i.published = []Key{i.current}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		i.discoveryFetches.Add(1)
 		writeJSON(w, map[string]any{
 			"issuer":                                i.URL,
 			"jwks_uri":                              i.URL + "/keys",
@@ -83,9 +112,13 @@ func Start(t testing.TB) *Issuer {
 		i.mu.Unlock()
 		writeJSON(w, set)
 	})
-	i.srv = httptest.NewServer(mux)
+	i.srv = httptest.NewUnstartedServer(mux)
+	if l != nil {
+		_ = i.srv.Listener.Close()
+		i.srv.Listener = l
+	}
+	i.srv.Start()
 	i.URL = i.srv.URL
-	t.Cleanup(i.srv.Close)
 	return i
 }
 
@@ -112,6 +145,9 @@ func (i *Issuer) Verifier(t testing.TB) *auth.Verifier {
 // KeyFetches counts the requests for the key set.
 func (i *Issuer) KeyFetches() int64 { return i.keyFetches.Load() }
 
+// DiscoveryFetches counts the requests for the discovery document.
+func (i *Issuer) DiscoveryFetches() int64 { return i.discoveryFetches.Load() }
+
 // Claims are valid claims for subject with roles, for 5 minutes from now;
 // change them to make a token that is not.
 func (i *Issuer) Claims(subject string, roles ...auth.Role) map[string]any {
@@ -136,6 +172,16 @@ func (i *Issuer) Claims(subject string, roles ...auth.Role) map[string]any {
 func (i *Issuer) Token(t testing.TB, subject string, roles ...auth.Role) string {
 	t.Helper()
 	return i.Sign(t, i.Claims(subject, roles...))
+}
+
+// Mint is Token for code without a testing.TB at hand (a client
+// interceptor, a benchmark); it panics if signing fails.
+func (i *Issuer) Mint(subject string, roles ...auth.Role) string {
+	tok, err := sign(i.CurrentKey(), i.Claims(subject, roles...))
+	if err != nil {
+		panic(err)
+	}
+	return tok
 }
 
 // Sign signs claims with the current key.
@@ -166,16 +212,20 @@ func (i *Issuer) RotateKey(t testing.TB, id string, keepOld bool) Key {
 // SignWith signs claims with any key (one the issuer does not publish, say).
 func SignWith(t testing.TB, k Key, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	tok, err := sign(k, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+func sign(k Key, claims map[string]any) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
 }
 
 // UnsignedToken is a token with `alg: none`, which no verifier may accept.

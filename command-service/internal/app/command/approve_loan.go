@@ -8,5 +8,5 @@ import (
 
 // ApproveLoan approves an application whose review is pending.
 func (c *Commands) ApproveLoan(ctx context.Context, cmd domain.ApproveLoan, meta Meta) (Result, error) {
-	return execute[domain.LoanReview](ctx, c, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta, false)
+	return execute[domain.LoanReview](ctx, c, ActionApproveLoan, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta)
 }

@@ -8,5 +8,5 @@ import (
 
 // DenyLoan denies an application whose review is pending.
 func (c *Commands) DenyLoan(ctx context.Context, cmd domain.DenyLoan, meta Meta) (Result, error) {
-	return execute[domain.LoanReview](ctx, c, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta, false)
+	return execute[domain.LoanReview](ctx, c, ActionDenyLoan, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/loanflow/loans/command-service/internal/domain"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
@@ -19,8 +20,10 @@ type Meta struct {
 	CommandID     uuid.UUID
 	CorrelationID string
 	CausationID   string
-	Actor         string
-	TraceParent   string
+	// Principal is the verified caller (or a service's own identity): the
+	// policy decides with it and the events record it as their actor.
+	Principal   auth.Principal
+	TraceParent string
 }
 
 // Result says where a command's events landed.
@@ -34,6 +37,11 @@ type Result struct {
 
 // ErrRetriesExhausted is returned when every attempt met a concurrent change.
 var ErrRetriesExhausted = errors.New("the application kept changing while the command was decided; try again")
+
+// ErrCommandIDReused: the command ID was already used by a different command
+// on the same application (another type, other content or another caller).
+// A command ID names one command: a retry must be the same command.
+var ErrCommandIDReused = errors.New("this command_id was already used for a different command")
 
 // Commands runs the use cases.
 type Commands struct {
@@ -68,41 +76,63 @@ func New(store EventStore, cfg Config) *Commands {
 	return c
 }
 
-// execute is the one path every command takes: load the aggregate's stream,
-// answer a repeated command with its first result, decide, and append with
-// the exact revision loaded; on a concurrent change, start again.
+// execute is the one path every command takes: check the caller's roles,
+// load the aggregate's stream, check the caller against the application's
+// owner, answer a repeated command with its first result, decide, and
+// append with the exact revision loaded; on a concurrent change, start again.
 //
-// When the stream is expected not to exist yet (a new application), the
-// first attempt skips the load and appends expecting no stream: the common
-// case costs one append, and a conflict falls back to the normal path.
-func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, stream string, cmd domain.Command, meta Meta, expectNew bool) (Result, error) {
+// A command that opens a stream (creates) skips the load on its first
+// attempt and appends expecting no stream: the common case costs one
+// append, and a conflict falls back to the normal path.
+func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, action Action, stream string, cmd domain.Command, meta Meta) (Result, error) {
 	if meta.CommandID == uuid.Nil {
 		return Result{}, errors.New("command: a command ID is required")
 	}
+	held, err := grantsFor(meta.Principal, action)
+	if err != nil {
+		return Result{}, err
+	}
+	digest := commandDigest(action, cmd, meta.Principal)
 	for attempt := range c.maxAttempts {
 		var (
 			history  []RecordedEvent
 			revision int64 = -1
-			err      error
+			state    A
 		)
-		if !(expectNew && attempt == 0) {
+		if !(createsStream(action) && attempt == 0) {
 			if history, revision, err = c.store.Load(ctx, stream); err != nil {
 				return Result{}, err
 			}
+			for _, e := range history {
+				state = state.Apply(e.Event)
+			}
 		}
-		if r, ok := previousResult(history, meta.CommandID); ok {
+		owner := state.Applicant()
+		if r, ok := cmd.(domain.RequestLoan); ok {
+			owner = r.Applicant
+		}
+		switch d, err := authorize(meta.Principal, action, held, owner); {
+		case err != nil:
+			return Result{}, err
+		case d == hidden:
+			// Decide as if the application did not exist: the refusal is
+			// then exactly the one for a missing application.
+			var none A
+			_, err := none.Execute(cmd)
+			if err == nil {
+				err = fmt.Errorf("command: %s on a hidden application was not refused", action)
+			}
+			return Result{}, err
+		}
+		if r, ok, err := previousResult(history, meta.CommandID, digest); ok || err != nil {
 			r.ApplicationID, r.Stream = cmd.AggregateID(), stream
-			return r, nil
-		}
-		var state A
-		for _, e := range history {
-			state = state.Apply(e.Event)
+			return r, err
 		}
 		events, err := state.Execute(cmd)
 		if err != nil {
 			return Result{}, err
 		}
-		appended, err := c.store.Append(ctx, stream, revision, c.envelope(events, meta))
+		appended, err := c.store.Append(ctx, stream, revision, c.envelope(events, meta, action, digest))
 		if errors.Is(err, ErrConcurrencyConflict) {
 			continue
 		}
@@ -115,27 +145,46 @@ func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, stream str
 	return Result{}, fmt.Errorf("%w (%d attempts on %s)", ErrRetriesExhausted, c.maxAttempts, stream)
 }
 
+// createsStream tells the commands that open their aggregate's stream.
+func createsStream(a Action) bool {
+	return a == ActionRequestLoan || a == ActionIssueLoanReview || a == ActionIssueLoanContract
+}
+
 // previousResult finds the events an earlier run of the same command wrote.
-func previousResult(history []RecordedEvent, commandID uuid.UUID) (Result, bool) {
+// The same command ID on a different command (its digest differs) is
+// refused: answering it with the other command's result would tell the
+// client its command was applied when it was not. Events written before
+// digests were recorded have none and count as the same command.
+func previousResult(history []RecordedEvent, commandID uuid.UUID, digest string) (Result, bool, error) {
 	id := commandID.String()
 	for i := len(history) - 1; i >= 0; i-- {
-		if history[i].Metadata.CommandID == id {
-			return Result{CommandID: commandID, Revision: history[i].Revision, Position: history[i].Position}, true
+		md := history[i].Metadata
+		if md.CommandID != id {
+			continue
 		}
+		if md.CommandDigest != "" && md.CommandDigest != digest {
+			return Result{}, false, fmt.Errorf("%w (it was a %s)", ErrCommandIDReused, md.CommandType)
+		}
+		return Result{CommandID: commandID, Revision: history[i].Revision, Position: history[i].Position}, true, nil
 	}
-	return Result{}, false
+	return Result{}, false, nil
 }
 
 // envelope gives events their IDs and metadata. Event IDs derive from the
-// command ID, so the same command decided twice concurrently appends events
-// with the same IDs at the same expected revision, which the event store
-// takes once.
-func (c *Commands) envelope(events []domain.Event, meta Meta) []NewEvent {
+// command ID and the command's digest, so the same command decided twice
+// concurrently appends events with the same IDs at the same expected
+// revision, which the event store takes once, while a different command
+// reusing the ID gets other event IDs and is never mistaken for it.
+func (c *Commands) envelope(events []domain.Event, meta Meta, action Action, digest string) []NewEvent {
 	md := loanevents.Metadata{
 		CommandID:     meta.CommandID.String(),
+		CommandType:   string(action),
+		CommandDigest: digest,
 		CorrelationID: meta.CorrelationID,
 		CausationID:   meta.CausationID,
-		Actor:         meta.Actor,
+		Actor:         meta.Principal.Subject,
+		ActorRoles:    meta.Principal.RoleNames(),
+		ActorIssuer:   meta.Principal.Issuer,
 		OccurredAt:    c.now().UTC(),
 		SchemaVersion: loanevents.SchemaVersion,
 		TraceParent:   meta.TraceParent,
@@ -148,14 +197,14 @@ func (c *Commands) envelope(events []domain.Event, meta Meta) []NewEvent {
 	}
 	out := make([]NewEvent, len(events))
 	for i, e := range events {
-		out[i] = NewEvent{ID: EventID(meta.CommandID, i), Event: e, Metadata: md}
+		out[i] = NewEvent{ID: EventID(meta.CommandID, digest, i), Event: e, Metadata: md}
 	}
 	return out
 }
 
 // EventID is the ID of the i-th event a command produces.
-func EventID(commandID uuid.UUID, i int) uuid.UUID {
-	return uuid.NewSHA1(commandID, fmt.Appendf(nil, "event-%d", i))
+func EventID(commandID uuid.UUID, digest string, i int) uuid.UUID {
+	return uuid.NewSHA1(commandID, fmt.Appendf(nil, "%s/event-%d", digest, i))
 }
 
 // DerivedCommandID is the ID of the command a process manager issues in

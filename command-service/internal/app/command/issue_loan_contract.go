@@ -8,5 +8,5 @@ import (
 
 // IssueLoanContract opens the contract of an approved application (issued by a process manager).
 func (c *Commands) IssueLoanContract(ctx context.Context, cmd domain.IssueLoanContract, meta Meta) (Result, error) {
-	return execute[domain.LoanContract](ctx, c, domain.LoanContractStream(cmd.ApplicationID), cmd, meta, true)
+	return execute[domain.LoanContract](ctx, c, ActionIssueLoanContract, domain.LoanContractStream(cmd.ApplicationID), cmd, meta)
 }

@@ -8,5 +8,5 @@ import (
 
 // IssueLoanReview opens the review of a submitted application (issued by a process manager).
 func (c *Commands) IssueLoanReview(ctx context.Context, cmd domain.IssueLoanReview, meta Meta) (Result, error) {
-	return execute[domain.LoanReview](ctx, c, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta, true)
+	return execute[domain.LoanReview](ctx, c, ActionIssueLoanReview, domain.LoanReviewStream(cmd.ApplicationID), cmd, meta)
 }

@@ -8,5 +8,5 @@ import (
 
 // RejectContract rejects a contract awaiting signature.
 func (c *Commands) RejectContract(ctx context.Context, cmd domain.RejectContract, meta Meta) (Result, error) {
-	return execute[domain.LoanContract](ctx, c, domain.LoanContractStream(cmd.ApplicationID), cmd, meta, false)
+	return execute[domain.LoanContract](ctx, c, ActionRejectContract, domain.LoanContractStream(cmd.ApplicationID), cmd, meta)
 }

@@ -9,5 +9,5 @@ import (
 // RequestLoan opens a loan application.
 func (c *Commands) RequestLoan(ctx context.Context, cmd domain.RequestLoan, meta Meta) (Result, error) {
 	cmd.Limits = c.limits
-	return execute[domain.LoanRequest](ctx, c, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta, true)
+	return execute[domain.LoanRequest](ctx, c, ActionRequestLoan, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta)
 }

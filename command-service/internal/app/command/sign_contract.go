@@ -8,5 +8,5 @@ import (
 
 // SignContract signs a contract awaiting signature.
 func (c *Commands) SignContract(ctx context.Context, cmd domain.SignContract, meta Meta) (Result, error) {
-	return execute[domain.LoanContract](ctx, c, domain.LoanContractStream(cmd.ApplicationID), cmd, meta, false)
+	return execute[domain.LoanContract](ctx, c, ActionSignContract, domain.LoanContractStream(cmd.ApplicationID), cmd, meta)
 }

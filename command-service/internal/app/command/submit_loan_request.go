@@ -8,5 +8,5 @@ import (
 
 // SubmitLoanRequest submits an application for review.
 func (c *Commands) SubmitLoanRequest(ctx context.Context, cmd domain.SubmitLoanRequest, meta Meta) (Result, error) {
-	return execute[domain.LoanRequest](ctx, c, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta, false)
+	return execute[domain.LoanRequest](ctx, c, ActionSubmitLoanRequest, domain.LoanRequestStream(cmd.ApplicationID), cmd, meta)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/loanflow/loans/command-service/internal/app/command"
 	"github.com/loanflow/loans/command-service/internal/domain"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
@@ -38,6 +39,14 @@ type Manager struct {
 	Handle func(ctx context.Context, e Event) error
 }
 
+// The identities the process managers act under: services' own identities,
+// which no token can carry (see auth.Service), allowed only the commands the
+// policy grants to the system role.
+var (
+	reviewer   = auth.Service("process-manager/loanReview")
+	contractor = auth.Service("process-manager/loanContract")
+)
+
 // Managers returns the loan process managers on the command use cases.
 func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 	return []Manager{
@@ -55,7 +64,7 @@ func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 					return nil
 				}
 				_, err = c.IssueLoanReview(ctx, domain.IssueLoanReview{ApplicationID: id, Amount: submitted.GetAmount(),
-					Duration: submitted.GetDuration(), Applicant: submitted.GetApplicant()}, follow(e, "IssueLoanReview", "process-manager:loanReview"))
+					Duration: submitted.GetDuration(), Applicant: submitted.GetApplicant()}, follow(e, "IssueLoanReview", reviewer))
 				return refusalsLogged(logger, "loanReview", e, err)
 			},
 		},
@@ -73,7 +82,7 @@ func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 					return nil
 				}
 				_, err = c.IssueLoanContract(ctx, domain.IssueLoanContract{ApplicationID: id, Amount: approved.GetAmount(),
-					Duration: approved.GetDuration(), Applicant: approved.GetApplicant()}, follow(e, "IssueLoanContract", "process-manager:loanContract"))
+					Duration: approved.GetDuration(), Applicant: approved.GetApplicant()}, follow(e, "IssueLoanContract", contractor))
 				return refusalsLogged(logger, "loanContract", e, err)
 			},
 		},
@@ -81,7 +90,7 @@ func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 }
 
 // follow is the metadata of a command caused by an event.
-func follow(e Event, commandName, actor string) command.Meta {
+func follow(e Event, commandName string, actor auth.Principal) command.Meta {
 	correlation := e.Metadata.CorrelationID
 	if correlation == "" {
 		correlation = e.ID.String()
@@ -90,7 +99,7 @@ func follow(e Event, commandName, actor string) command.Meta {
 		CommandID:     command.DerivedCommandID(e.ID, commandName),
 		CorrelationID: correlation,
 		CausationID:   e.ID.String(),
-		Actor:         actor,
+		Principal:     actor,
 		TraceParent:   e.Metadata.TraceParent,
 	}
 }
