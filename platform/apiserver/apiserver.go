@@ -1,12 +1,28 @@
 // Package apiserver serves one gRPC API and its REST gateway, the same way
-// for every service: health and reflection, a size limit, a default deadline
-// for calls that come without one, panics turned into Internal, debug logs of
-// each call, refusals mapped to HTTP statuses, and a bounded graceful stop.
+// for every service:
+//
+//   - health checking and reflection;
+//   - a size limit: gRPC messages over MaxRecvMsgSize are refused
+//     (ResourceExhausted), REST bodies over MaxBodyBytes answer 413
+//     (REQUEST_TOO_LARGE) before anything reaches the service;
+//   - deadlines: a unary call without one gets DefaultDeadline, one further
+//     away than MaxDeadline is cut down to it;
+//   - panics turned into Internal, debug logs of each call;
+//   - refusals mapped to HTTP statuses (HTTPStatus), 405 with Allow for a
+//     known route called with the wrong method, a Bearer challenge on 401;
+//   - CORS for the origins configured, none otherwise;
+//   - optional TLS on both listeners;
+//   - a bounded graceful stop.
+//
+// RegisterFlags offers the deployment settings as flags and environment
+// variables.
 package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +33,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -28,6 +45,9 @@ import (
 // queries are small; anything bigger is a mistake or an attack).
 const MaxRecvMsgSize = 1 << 20
 
+// DefaultMaxDeadline is Config.MaxDeadline when it is left zero.
+const DefaultMaxDeadline = 30 * time.Second
+
 // Config describes one API.
 type Config struct {
 	// Name prefixes log messages ("command service").
@@ -35,8 +55,22 @@ type Config struct {
 	// GRPCAddr and HTTPAddr are where to listen (port 0: any free port).
 	GRPCAddr, HTTPAddr string
 	Logger             *slog.Logger
-	// DefaultDeadline bounds a call that comes without a deadline.
+	// DefaultDeadline bounds a call that comes without a deadline; it may
+	// not exceed MaxDeadline.
 	DefaultDeadline time.Duration
+	// MaxDeadline bounds every call, whatever deadline the client asked for
+	// (default DefaultMaxDeadline).
+	MaxDeadline time.Duration
+	// MaxBodyBytes bounds a REST request's body (default MaxRecvMsgSize).
+	MaxBodyBytes int64
+	// CORSAllowedOrigins are the browser origins (scheme://host[:port], as
+	// "http://localhost:5173") allowed to call the REST gateway; none: no
+	// CORS headers at all. Tokens travel in the Authorization header, so
+	// credentials (cookies) are never allowed.
+	CORSAllowedOrigins []string
+	// TLSCertFile and TLSKeyFile (PEM), both or neither, make both listeners
+	// serve TLS.
+	TLSCertFile, TLSKeyFile string
 	// Service is the gRPC service (its ServiceDesc and implementation):
 	// health reports it SERVING once the server listens.
 	Service *grpc.ServiceDesc
@@ -45,10 +79,10 @@ type Config struct {
 	// gRPC server through conn (the generated Register…Handler).
 	RegisterGateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
 	// GatewayOptions are more options for the gateway's mux (header
-	// matchers, say); the error handler is set here.
+	// matchers, say); the error handlers are set here.
 	GatewayOptions []runtime.ServeMuxOption
 	// UnaryInterceptors and StreamInterceptors run after the built-in ones
-	// (panics, default deadline, call log), before the service: the
+	// (panics, deadlines, call log), before the service: the
 	// authentication of platform/auth, say.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
@@ -69,17 +103,29 @@ type Server struct {
 
 // Start binds both ports and serves until Shutdown.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Service == nil || cfg.Impl == nil || cfg.RegisterGateway == nil {
-		return nil, errors.New("apiserver: Service, Impl and RegisterGateway are required")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.DefaultDeadline <= 0 {
-		return nil, errors.New("apiserver: DefaultDeadline must be positive")
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{name: cfg.Name, logger: cfg.Logger}
-	var err error
+	grpcOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverPanics, boundDeadline(cfg.DefaultDeadline, cfg.MaxDeadline), s.logCalls},
+			cfg.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(cfg.StreamInterceptors...),
+	}
+	gwCreds := insecure.NewCredentials()
+	var httpTLS *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: TLS key pair %s, %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(serverTLS(cert))))
+		httpTLS = serverTLS(cert)
+		gwCreds = credentials.NewTLS(pinnedTLS(cert))
+	}
+
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, err
 	}
@@ -87,12 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		_ = s.grpcLis.Close()
 		return nil, err
 	}
-	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverPanics, defaultDeadline(cfg.DefaultDeadline), s.logCalls},
-			cfg.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(cfg.StreamInterceptors...),
-	)
+	s.grpc = grpc.NewServer(grpcOpts...)
 	s.grpc.RegisterService(cfg.Service, cfg.Impl)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -100,18 +141,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	// The gateway calls the gRPC server over loopback, so REST calls pass
 	// the same interceptors.
-	s.gwConn, err = grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s.gwConn, err = grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(gwCreds))
 	if err != nil {
 		s.closeListeners()
 		return nil, err
 	}
-	mux := runtime.NewServeMux(append([]runtime.ServeMuxOption{runtime.WithErrorHandler(errorHandler)}, cfg.GatewayOptions...)...)
-	if err := cfg.RegisterGateway(ctx, mux, s.gwConn); err != nil {
+	handler, err := gateway(ctx, cfg, s.gwConn)
+	if err != nil {
 		_ = s.gwConn.Close()
 		s.closeListeners()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS}
 
 	s.wg.Add(2)
 	go func() {
@@ -122,13 +163,45 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if httpTLS != nil {
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error(s.name+": HTTP server stopped", "error", err)
 		}
 	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(cfg.Service.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
+}
+
+// withDefaults refuses a Config that cannot be served as meant, before any
+// port is bound, and fills in the defaults.
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.Service == nil || cfg.Impl == nil || cfg.RegisterGateway == nil {
+		return cfg, errors.New("apiserver: Service, Impl and RegisterGateway are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxDeadline == 0 {
+		cfg.MaxDeadline = DefaultMaxDeadline
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = MaxRecvMsgSize
+	}
+	switch {
+	case cfg.DefaultDeadline <= 0:
+		return cfg, errors.New("apiserver: DefaultDeadline must be positive")
+	case cfg.DefaultDeadline > cfg.MaxDeadline:
+		return cfg, fmt.Errorf("apiserver: DefaultDeadline %v is longer than MaxDeadline %v", cfg.DefaultDeadline, cfg.MaxDeadline)
+	case cfg.MaxBodyBytes < 0:
+		return cfg, fmt.Errorf("apiserver: MaxBodyBytes %d is negative", cfg.MaxBodyBytes)
+	case (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == ""):
+		return cfg, errors.New("apiserver: TLSCertFile and TLSKeyFile go together; only one is set")
+	}
+	return cfg, checkOrigins(cfg.CORSAllowedOrigins)
 }
 
 // GRPCAddr and HTTPAddr are the bound addresses.
@@ -171,11 +244,20 @@ func (s *Server) recoverPanics(ctx context.Context, req any, info *grpc.UnarySer
 	return handler(ctx, req)
 }
 
-func defaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
+// boundDeadline gives a call without a deadline def and cuts one further
+// away than maxDeadline down to it, so that no client holds a call (a long
+// wait for a consistency token, say) open as long as it likes. Streams are
+// left alone: health Watch and reflection streams live as long as their
+// client.
+func boundDeadline(def, maxDeadline time.Duration) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if _, ok := ctx.Deadline(); !ok {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > maxDeadline {
+			limit := maxDeadline
+			if !ok {
+				limit = def
+			}
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d)
+			ctx, cancel = context.WithTimeout(ctx, limit)
 			defer cancel()
 		}
 		return handler(ctx, req)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,10 @@ import (
 	"github.com/loanflow/loans/platform/apiserver"
 )
 
-const defaultDeadline = 3 * time.Second
+const (
+	defaultDeadline = 3 * time.Second
+	maxDeadline     = 5 * time.Second
+)
 
 // stub answers GetLoanApplication according to the UUID asked for.
 type stub struct {
@@ -51,22 +56,24 @@ func (s *stub) GetLoanApplication(ctx context.Context, req *loansv1.GetLoanAppli
 		return nil, apiserver.Refusal(codes.InvalidArgument, "LOAN_APPLICATION_UUID_INVALID", "not a UUID", map[string]string{"field": "loan_application_uuid"})
 	case "conflict":
 		return nil, apiserver.Refusal(codes.FailedPrecondition, "LOAN_NOT_SUBMITTED", "not submitted yet", nil)
+	case "unauthenticated":
+		return nil, status.Error(codes.Unauthenticated, "token expired at 10:00")
+	case "forbidden":
+		return nil, status.Error(codes.PermissionDenied, "lender-admin only")
 	}
 	return &loansv1.GetLoanApplicationResponse{LoanApplication: &loansv1.LoanApplication{LoanApplicationUuid: req.GetLoanApplicationUuid()}}, nil
 }
 
-func start(t *testing.T) (*apiserver.Server, *stub, loansv1.LoanQueryServiceClient, *grpc.ClientConn) {
+// serve starts cfg on loopback ports, filling in what a test leaves out.
+func serve(t *testing.T, cfg apiserver.Config) *apiserver.Server {
 	t.Helper()
-	impl := &stub{deadlines: make(chan time.Duration, 1), started: make(chan struct{})}
-	srv, err := apiserver.Start(t.Context(), apiserver.Config{
-		Name:     "test service",
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DefaultDeadline: defaultDeadline,
-		Service:         &loansv1.LoanQueryService_ServiceDesc,
-		Impl:            impl,
-		RegisterGateway: loansv1.RegisterLoanQueryServiceHandler,
-	})
+	cfg.Name = "test service"
+	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.DefaultDeadline == 0 {
+		cfg.DefaultDeadline, cfg.MaxDeadline = defaultDeadline, maxDeadline
+	}
+	srv, err := apiserver.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +82,23 @@ func start(t *testing.T) (*apiserver.Server, *stub, loansv1.LoanQueryServiceClie
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
+	return srv
+}
+
+// start serves the query service's stub, with the changes opts make to its
+// Config, and dials its gRPC port in plain text.
+func start(t *testing.T, opts ...func(*apiserver.Config)) (*apiserver.Server, *stub, loansv1.LoanQueryServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	impl := &stub{deadlines: make(chan time.Duration, 1), started: make(chan struct{})}
+	cfg := apiserver.Config{
+		Service:         &loansv1.LoanQueryService_ServiceDesc,
+		Impl:            impl,
+		RegisterGateway: loansv1.RegisterLoanQueryServiceHandler,
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	srv := serve(t, cfg)
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -115,14 +139,25 @@ func TestServer_GRPC(t *testing.T) {
 			t.Errorf("a call without a deadline had %v left, want (0, %v]", left, defaultDeadline)
 		}
 	})
-	t.Run("CallersDeadlineKept", func(t *testing.T) {
+	t.Run("CallersDeadlineKeptUpToTheMaximum", func(t *testing.T) {
+		asked := maxDeadline - 500*time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), asked)
+		defer cancel()
+		if _, err := client.GetLoanApplication(ctx, &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: "deadline"}); err != nil {
+			t.Fatal(err)
+		}
+		if left := <-impl.deadlines; left <= defaultDeadline || left > asked {
+			t.Errorf("a call with %v had %v left: the server replaced the caller's deadline", asked, left)
+		}
+	})
+	t.Run("LongerDeadlineCutToTheMaximum", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
 		if _, err := client.GetLoanApplication(ctx, &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: "deadline"}); err != nil {
 			t.Fatal(err)
 		}
-		if left := <-impl.deadlines; left <= defaultDeadline {
-			t.Errorf("a call with an hour had %v left: the default replaced the caller's deadline", left)
+		if left := <-impl.deadlines; left <= 0 || left > maxDeadline {
+			t.Errorf("a call asking for an hour had %v left, want (0, %v]", left, maxDeadline)
 		}
 	})
 	t.Run("RefusalCarriesErrorInfo", func(t *testing.T) {
@@ -224,17 +259,52 @@ func TestServer_ShutdownIsBounded(t *testing.T) {
 }
 
 func TestStart_Refusals(t *testing.T) {
-	impl := &stub{}
-	for name, cfg := range map[string]apiserver.Config{
-		"no service":    {DefaultDeadline: time.Second, Impl: impl, RegisterGateway: loansv1.RegisterLoanQueryServiceHandler},
-		"no deadline":   {Service: &loansv1.LoanQueryService_ServiceDesc, Impl: impl, RegisterGateway: loansv1.RegisterLoanQueryServiceHandler},
-		"port taken":    {GRPCAddr: "127.0.0.1:0", HTTPAddr: "256.0.0.1:1", DefaultDeadline: time.Second, Service: &loansv1.LoanQueryService_ServiceDesc, Impl: impl, RegisterGateway: loansv1.RegisterLoanQueryServiceHandler},
-		"no gateway fn": {DefaultDeadline: time.Second, Service: &loansv1.LoanQueryService_ServiceDesc, Impl: impl},
-	} {
-		if srv, err := apiserver.Start(t.Context(), cfg); err == nil {
-			_ = srv.Shutdown(t.Context())
-			t.Errorf("%s: no error", name)
+	valid := func(change func(*apiserver.Config)) apiserver.Config {
+		cfg := apiserver.Config{
+			GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+			DefaultDeadline: time.Second,
+			Service:         &loansv1.LoanQueryService_ServiceDesc,
+			Impl:            &stub{},
+			RegisterGateway: loansv1.RegisterLoanQueryServiceHandler,
 		}
+		change(&cfg)
+		return cfg
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for name, tc := range map[string]struct {
+		cfg  apiserver.Config
+		want string // in the error
+	}{
+		"NoService":                 {valid(func(c *apiserver.Config) { c.Service = nil }), "Service"},
+		"NoGatewayFunc":             {valid(func(c *apiserver.Config) { c.RegisterGateway = nil }), "RegisterGateway"},
+		"NoDeadline":                {valid(func(c *apiserver.Config) { c.DefaultDeadline = 0 }), "DefaultDeadline"},
+		"DefaultOverMax":            {valid(func(c *apiserver.Config) { c.DefaultDeadline, c.MaxDeadline = time.Minute, time.Second }), "MaxDeadline"},
+		"DefaultOverTheDefaultMax":  {valid(func(c *apiserver.Config) { c.DefaultDeadline = apiserver.DefaultMaxDeadline + time.Second }), "MaxDeadline"},
+		"NegativeMaxBody":           {valid(func(c *apiserver.Config) { c.MaxBodyBytes = -1 }), "MaxBodyBytes"},
+		"PortTaken":                 {valid(func(c *apiserver.Config) { c.HTTPAddr = "256.0.0.1:1" }), "256.0.0.1"},
+		"CertWithoutKey":            {valid(func(c *apiserver.Config) { c.TLSCertFile = missing }), "TLSKeyFile"},
+		"KeyWithoutCert":            {valid(func(c *apiserver.Config) { c.TLSKeyFile = missing }), "TLSCertFile"},
+		"UnreadableKeyPair":         {valid(func(c *apiserver.Config) { c.TLSCertFile, c.TLSKeyFile = missing, missing }), "missing.pem"},
+		"OriginWildcard":            {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"*"} }), `"*"`},
+		"OriginSubdomainWildcard":   {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"https://*.example.com"} }), "*.example.com"},
+		"OriginWithPath":            {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"http://localhost:5173/app"} }), "/app"},
+		"OriginWithTrailingSlash":   {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"http://localhost:5173/"} }), "5173/"},
+		"OriginWithoutScheme":       {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"localhost:5173"} }), "localhost:5173"},
+		"OriginNull":                {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"null"} }), "null"},
+		"OriginWithQuery":           {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"http://localhost?x=1"} }), "x=1"},
+		"OriginOtherScheme":         {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"ftp://localhost"} }), "ftp"},
+		"OneBadOriginAmongGoodOnes": {valid(func(c *apiserver.Config) { c.CORSAllowedOrigins = []string{"https://a.example", "https://b.example/"} }), "b.example/"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, err := apiserver.Start(t.Context(), tc.cfg)
+			if err == nil {
+				_ = srv.Shutdown(t.Context())
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %s", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -56,15 +57,39 @@ func HTTPStatus(code codes.Code) int {
 }
 
 // errorHandler is the gateway's default handler (a JSON google.rpc.Status
-// body, ErrorInfo included) under the status HTTPStatus gives.
+// body, ErrorInfo included) under the status HTTPStatus gives, or the one a
+// runtime.HTTPStatusError carries.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, statusWriter{ResponseWriter: w, code: HTTPStatus(status.Code(err))}, r, err)
+	sw := statusWriter{ResponseWriter: w, code: HTTPStatus(status.Code(err))}
+	if hse := (*runtime.HTTPStatusError)(nil); errors.As(err, &hse) {
+		sw.code = hse.HTTPStatus
+	}
+	if sw.code == http.StatusUnauthorized {
+		sw.challenge = bearerChallenge(r)
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, sw, r, err)
 }
 
-// statusWriter replaces the HTTP status the default handler writes.
+// bearerChallenge is a 401's WWW-Authenticate, as RFC 6750 (section 3) has
+// it; grpc-gateway would put the status message there.
+func bearerChallenge(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return `Bearer realm="loans", error="invalid_token"`
+	}
+	return `Bearer realm="loans"`
+}
+
+// statusWriter replaces the HTTP status the default handler writes, and
+// its WWW-Authenticate if challenge is set.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code      int
+	challenge string
 }
 
-func (s statusWriter) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.code) }
+func (s statusWriter) WriteHeader(int) {
+	if s.challenge != "" {
+		s.Header().Set("WWW-Authenticate", s.challenge)
+	}
+	s.ResponseWriter.WriteHeader(s.code)
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/loanflow/loans/command-service/internal/domain"
 	"github.com/loanflow/loans/command-service/internal/service"
+	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
 )
@@ -52,7 +53,8 @@ func run(args []string) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
 	oidc := auth.RegisterFlags(fs)
-	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars)); err != nil {
+	edge := apiserver.RegisterFlags(fs)
+	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars)); err != nil {
 		return err
 	}
 	verifier, err := auth.NewVerifier(oidc.Config())
@@ -70,12 +72,14 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	svc, err := service.Start(ctx, service.Config{
+	cfg := service.Config{
 		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, EventStore: *eventStore, Logger: logger,
 		Limits:          domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
 		ProcessManagers: *processManagers,
 		Authenticator:   verifier,
-	})
+	}
+	edge.Apply(&cfg.Edge)
+	svc, err := service.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
