@@ -334,7 +334,9 @@ func truncate(s string) string {
 // ---- the issuer's discovery document and keys ----
 
 // discovery fetches the issuer's discovery document once it is first
-// needed; a failure is remembered for retryAfter, then tried again.
+// needed; a failure is remembered for retryAfter, then tried again. Its
+// only caller is the key set's fetch, one at a time, on a context of its
+// own.
 type discovery struct {
 	issuer     string
 	client     *http.Client
