@@ -87,14 +87,19 @@ type cachedPrincipal struct {
 // NewVerifier returns a verifier for cfg; it contacts the issuer only when
 // the first token comes.
 func NewVerifier(cfg Config) (*Verifier, error) {
+	var missing []string
 	if cfg.IssuerURL == "" {
-		return nil, errors.New("auth: the issuer URL is required (OIDC_ISSUER_URL)")
+		missing = append(missing, "-oidc-issuer-url (OIDC_ISSUER_URL)")
+	}
+	if cfg.Audience == "" {
+		missing = append(missing, "-oidc-audience (OIDC_AUDIENCE)")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("auth: %s required: every call needs an access token, and the service must know whose to accept",
+			strings.Join(missing, " and ")+map[bool]string{true: " is", false: " are"}[len(missing) == 1])
 	}
 	if !strings.HasPrefix(cfg.IssuerURL, "https://") && !strings.HasPrefix(cfg.IssuerURL, "http://") {
 		return nil, fmt.Errorf("auth: issuer URL %q must be an http(s) URL", cfg.IssuerURL)
-	}
-	if cfg.Audience == "" {
-		return nil, errors.New("auth: the audience is required (OIDC_AUDIENCE)")
 	}
 	if cfg.RolesClaim == "" {
 		cfg.RolesClaim = "roles"

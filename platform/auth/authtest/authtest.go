@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -56,6 +57,16 @@ type Key struct {
 func NewKey(t testing.TB, id string) Key {
 	t.Helper()
 	return newKey(id)
+}
+
+// NewRSAKey makes an RS256 key (2048 bits), what most issuers sign with;
+// it needs no testing.TB, for benchmarks.
+func NewRSAKey(id string) Key {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return Key{ID: id, Signer: k, Alg: jose.RS256}
 }
 
 func newKey(id string) Key {
@@ -191,6 +202,13 @@ func (i *Issuer) Sign(t testing.TB, claims map[string]any) string {
 	k := i.current
 	i.mu.Unlock()
 	return SignWith(t, k, claims)
+}
+
+// UseKey makes k the current key, withdrawing the others.
+func (i *Issuer) UseKey(k Key) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.current, i.published = k, []Key{k}
 }
 
 // RotateKey makes a new key current. The old one stays published when

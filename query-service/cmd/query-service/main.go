@@ -1,10 +1,17 @@
 // Command query-service serves the loan queries over gRPC and REST from the
 // read model the projector keeps (SQLite, the embedded default, or MongoDB).
 //
-//	query-service -grpc-addr 127.0.0.1:8083 -http-addr 127.0.0.1:8082 -readmodel sqlite:.data/readmodel.db
-//	query-service -readmodel 'mongodb://mongo1,mongo2,mongo3/loans?replicaSet=rs0'
+//	query-service -grpc-addr 127.0.0.1:8083 -http-addr 127.0.0.1:8082 -readmodel sqlite:.data/readmodel.db \
+//	    -oidc-issuer-url https://id.example.com/realms/loans -oidc-audience loans-api
+//	OIDC_ISSUER_URL=https://id.example.com/realms/loans OIDC_AUDIENCE=loans-api \
+//	    query-service -readmodel 'mongodb://mongo1,mongo2,mongo3/loans?replicaSet=rs0'
 //
-// Every flag may also come from the environment variable in its usage text.
+// Every call but health and reflection needs an OpenID Connect access token
+// from that issuer, meant for that audience ("authorization: Bearer
+// <token>"); the token's roles (-oidc-roles-claim) decide what the caller
+// may read (the policy in internal/app/query). Without an issuer and an
+// audience the service does not start. Every flag may also come from the
+// environment variable in its usage text.
 package main
 
 import (
@@ -17,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loanflow/loans/platform/apiserver"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/query-service/internal/service"
@@ -29,7 +38,8 @@ func main() {
 	}
 }
 
-// envVars are the flags that environment variables may set.
+// envVars are the flags that environment variables may set (with
+// auth.EnvVars, for the token verifier's).
 var envVars = map[string]string{
 	"grpc-addr":        "QUERY_GRPC_ADDR",
 	"http-addr":        "QUERY_HTTP_ADDR",
@@ -48,7 +58,9 @@ func run(args []string) error {
 		"deadline of calls that come without one, which also bounds a wait for a consistency token (QUERY_DEFAULT_DEADLINE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
-	if err := envflag.Parse(fs, args, envVars); err != nil {
+	authFlags := auth.RegisterFlags(fs)
+	edge := apiserver.RegisterFlags(fs)
+	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars)); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -58,7 +70,14 @@ func run(args []string) error {
 	if *deadline <= 0 {
 		return fmt.Errorf("-default-deadline %s must be positive", *deadline)
 	}
+	authConfig := authFlags.Config()
+	verifier, err := auth.NewVerifier(authConfig)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "query-service")
+	logger.Info("query service: accepting access tokens", "issuer", authConfig.IssuerURL, "audience", authConfig.Audience,
+		"roles_claim", authConfig.RolesClaim)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -69,9 +88,12 @@ func run(args []string) error {
 		return err
 	}
 	defer store.Close()
-	svc, err := service.Start(ctx, service.Config{
-		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, ReadModel: store, Logger: logger, DefaultDeadline: *deadline,
-	})
+	cfg := service.Config{
+		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, ReadModel: store, Authenticator: verifier,
+		Logger: logger, DefaultDeadline: *deadline,
+	}
+	edge.Apply(&cfg.Edge)
+	svc, err := service.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,11 @@ var codeOfKind = map[query.Kind]codes.Code{
 	query.KindInvalidArgument: codes.InvalidArgument,
 	query.KindNotFound:        codes.NotFound,
 	query.KindUnavailable:     codes.Unavailable,
+	// Authentication itself happens before the queries (platform/auth's
+	// interceptors answer UNAUTHENTICATED); a query that still finds no
+	// caller refuses the same way.
+	query.KindUnauthenticated:  codes.Unauthenticated,
+	query.KindPermissionDenied: codes.PermissionDenied,
 }
 
 // toStatus turns any error of the queries into the status a client gets.

@@ -1,6 +1,9 @@
 // Package ports serves the queries over gRPC and, through the grpc-gateway,
 // REST: it translates requests into the use cases' queries and their
-// answers and refusals back.
+// answers and refusals back. Who the caller is travels in the call's
+// context (platform/auth's interceptors put the verified principal there);
+// what they may see is the use cases' decision (query's policy.go), not the
+// ports'.
 package ports
 
 import (

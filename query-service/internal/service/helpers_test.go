@@ -16,9 +16,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/auth/authtest"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/query-service/internal/fixture"
@@ -39,17 +42,30 @@ var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-// env is an SQLite read model, a query service on it and a client, all on
-// 127.0.0.1 and all stopped when the test ends. Tests write the read model
-// directly, as the projector would, through b and apply.
+// env is an SQLite read model, a query service on it, an OpenID Connect
+// issuer whose tokens it accepts and a client, all on 127.0.0.1 and all
+// stopped when the test ends. Tests write the read model directly, as the
+// projector would, through b and apply.
+//
+// client and get call as ops (token), who may run every query over
+// everything, so that the tests of the queries' own rules need not care who
+// asks; a call whose context already carries a token (e.as) keeps it. The
+// policy's tests (auth_test.go) call as everyone else.
 type env struct {
 	store  readmodel.Store
 	gen    int
 	b      *fixture.Builder
+	iss    *authtest.Issuer
+	token  string // ops's
 	svc    *running
 	conn   *grpc.ClientConn
 	client loansv1.LoanQueryServiceClient
+	// bare is a connection that sends no token of its own.
+	bare *grpc.ClientConn
 }
+
+// opsSubject is the default caller, with the role ops.
+const opsSubject = "olga"
 
 // option changes the service configuration of newEnv.
 type option func(*service.Config)
@@ -76,24 +92,38 @@ func newEnvOn(t *testing.T, url string, opts ...option) *env {
 			t.Errorf("close the read model: %v", err)
 		}
 	})
-	e := &env{store: store, b: fixture.New(1000)}
+	e := &env{store: store, b: fixture.New(1000), iss: authtest.Start(t)}
+	e.token = e.iss.Token(t, opsSubject, auth.RoleOps)
 	if e.gen, err = store.ActiveGeneration(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := service.Config{
-		GRPCAddr:        "127.0.0.1:0",
-		HTTPAddr:        "127.0.0.1:0",
-		ReadModel:       store,
-		Logger:          testLogger(t),
-		DefaultDeadline: 5 * time.Second,
-	}
+	cfg := e.config(t, store)
 	for _, o := range opts {
 		o(&cfg)
 	}
 	e.svc = start(t, cfg)
-	e.conn = dial(t, e.svc.GRPCAddr())
+	e.conn = dial(t, e.svc.GRPCAddr(), e.token)
 	e.client = loansv1.NewLoanQueryServiceClient(e.conn)
+	e.bare = dial(t, e.svc.GRPCAddr(), "")
 	return e
+}
+
+// config serves reader on loopback, accepting the env's issuer's tokens.
+func (e *env) config(t *testing.T, reader readmodel.Reader) service.Config {
+	return service.Config{
+		GRPCAddr:        "127.0.0.1:0",
+		HTTPAddr:        "127.0.0.1:0",
+		ReadModel:       reader,
+		Authenticator:   e.iss.Verifier(t),
+		Logger:          testLogger(t),
+		DefaultDeadline: 5 * time.Second,
+	}
+}
+
+// as is ctx(t) sending token as the call's bearer token.
+func (e *env) as(t *testing.T, token string) context.Context {
+	t.Helper()
+	return authtest.Bearer(ctx(t), token)
 }
 
 // apply writes what the builder built since the last apply.
@@ -139,14 +169,33 @@ func (r *running) stop(timeout time.Duration) error {
 	return r.err
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+// dial connects to addr; its calls send token unless their context already
+// carries one (no token at all when it is empty).
+func dial(t *testing.T, addr, token string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts,
+			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(withDefaultToken(ctx, token), method, req, reply, cc, opts...)
+			}),
+			grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return streamer(withDefaultToken(ctx, token), desc, cc, method, opts...)
+			}))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
+}
+
+func withDefaultToken(ctx context.Context, token string) context.Context {
+	if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(auth.HeaderAuthorization)) > 0 {
+		return ctx
+	}
+	return authtest.Bearer(ctx, token)
 }
 
 // ctx bounds a test's calls.
@@ -212,13 +261,22 @@ type restReply struct {
 	body   []byte
 }
 
-// get sends a GET to the service's REST gateway, headers given as
+// get sends a GET to the service's REST gateway as ops, headers given as
 // name, value...
 func (e *env) get(t *testing.T, path string, headers ...string) restReply {
+	t.Helper()
+	return e.getAs(t, e.token, path, headers...)
+}
+
+// getAs is get with this bearer token (none when empty).
+func (e *env) getAs(t *testing.T, token, path string, headers ...string) restReply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+e.svc.HTTPAddr()+path, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", authtest.Header(token))
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

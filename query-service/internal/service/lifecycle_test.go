@@ -14,20 +14,23 @@ import (
 	"google.golang.org/grpc/status"
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth/authtest"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
 
+// TestService_HealthAndReflection: both answer without a token (load
+// balancers probe health; reflection describes the API, not its data).
 func TestService_HealthAndReflection(t *testing.T) {
 	e := newEnv(t)
-	health := healthpb.NewHealthClient(e.conn)
+	health := healthpb.NewHealthClient(e.bare)
 	for _, name := range []string{"", "loans.v1.LoanQueryService"} {
 		resp, err := health.Check(ctx(t), &healthpb.HealthCheckRequest{Service: name})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("health of %q: %v, %v; want SERVING", name, resp, err)
 		}
 	}
-	stream, err := reflectionpb.NewServerReflectionClient(e.conn).ServerReflectionInfo(ctx(t))
+	stream, err := reflectionpb.NewServerReflectionClient(e.bare).ServerReflectionInfo(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +68,8 @@ func (r *waitingReader) Position(ctx context.Context) (uint64, error) {
 func TestService_Shutdown(t *testing.T) {
 	e := newEnv(t)
 	reader := &waitingReader{Reader: e.store, waiting: make(chan struct{})}
-	svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
-	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+	svc := start(t, e.config(t, reader))
+	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr(), e.token))
 	id := uuidOf(1)
 	e.b.Request(id, 1000, 12, "ada", at(0))
 	batch := e.b.Batch()
@@ -121,8 +124,8 @@ func TestService_Shutdown(t *testing.T) {
 func TestService_ShutdownDeadline(t *testing.T) {
 	e := newEnv(t)
 	reader := &waitingReader{Reader: e.store, waiting: make(chan struct{})}
-	svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
-	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+	svc := start(t, e.config(t, reader))
+	client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr(), e.token))
 	answered := make(chan error, 1)
 	go func() {
 		_, err := client.ListLoanApplications(ctx(t), &loansv1.ListLoanApplicationsRequest{ConsistencyToken: 1 << 40})
@@ -163,8 +166,8 @@ func TestService_InternalErrors(t *testing.T) {
 	e := newEnv(t)
 	for name, reader := range map[string]readmodel.Reader{"Error": failingReader{Reader: e.store}, "Panic": failingReader{Reader: e.store, panics: true}} {
 		t.Run(name, func(t *testing.T) {
-			svc := start(t, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: reader, Logger: testLogger(t)})
-			client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr()))
+			svc := start(t, e.config(t, reader))
+			client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr(), e.token))
 			_, err := client.GetLoanApplication(ctx(t), &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: uuidOf(1)})
 			if st, _ := status.FromError(err); st.Code() != codes.Internal || st.Message() != "internal error" {
 				t.Fatalf("got %v; want Internal without the cause's details", err)
@@ -178,7 +181,21 @@ func TestService_InternalErrors(t *testing.T) {
 }
 
 func TestStart_WithoutReadModel(t *testing.T) {
-	if _, err := service.Start(t.Context(), service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}); err == nil {
+	cfg := service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Authenticator: authtest.Start(t).Verifier(t)}
+	if _, err := service.Start(t.Context(), cfg); err == nil {
 		t.Fatal("no error")
+	}
+}
+
+// TestStart_WithoutAuthenticator: the service never serves unauthenticated.
+func TestStart_WithoutAuthenticator(t *testing.T) {
+	cfg := service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadModel: failingReader{}}
+	svc, err := service.Start(t.Context(), cfg)
+	if err == nil {
+		_ = svc.Shutdown(t.Context())
+		t.Fatal("started without an authenticator")
+	}
+	if !strings.Contains(err.Error(), "authenticator") {
+		t.Errorf("error %q does not say what is missing", err)
 	}
 }

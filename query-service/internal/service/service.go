@@ -1,5 +1,7 @@
 // Package service wires the query service: read model, use cases, gRPC
-// server and REST gateway.
+// server and REST gateway, with every call but health and reflection
+// authenticated (platform/auth) before the use cases decide what the caller
+// may see (query's policy.go).
 package service
 
 import (
@@ -8,8 +10,11 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/apiserver"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/app/query"
 	"github.com/loanflow/loans/query-service/internal/ports"
@@ -26,12 +31,19 @@ type Config struct {
 	// ReadModel is the store to read (see storeurl.Open). The service does
 	// not close it: whoever opened it does, after Shutdown.
 	ReadModel readmodel.Reader
-	Logger    *slog.Logger
+	// Authenticator verifies the bearer token of every call (an
+	// *auth.Verifier in production). Required: the read model holds who
+	// applied for what, so the service never serves anonymous callers.
+	Authenticator auth.Authenticator
+	Logger        *slog.Logger
 	// DefaultDeadline bounds a call that comes without a deadline
 	// (default DefaultDeadline).
 	DefaultDeadline time.Duration
 	// Queries tunes the use cases (clock, polling of consistency tokens).
 	Queries query.Config
+	// Edge holds the API's edge settings (TLS, CORS, deadline cap); its
+	// other fields are set here.
+	Edge apiserver.Config
 }
 
 // Service is a running query service.
@@ -44,21 +56,28 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.ReadModel == nil {
 		return nil, errors.New("query service: no read model")
 	}
+	if cfg.Authenticator == nil {
+		return nil, errors.New("query service: no authenticator: every query needs a verified caller")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.DefaultDeadline <= 0 {
 		cfg.DefaultDeadline = DefaultDeadline
 	}
-	srv, err := apiserver.Start(ctx, apiserver.Config{
-		Name:     "query service",
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
-		Logger:          cfg.Logger,
-		DefaultDeadline: cfg.DefaultDeadline,
-		Service:         &loansv1.LoanQueryService_ServiceDesc,
-		Impl:            ports.NewQueryServer(query.New(cfg.ReadModel, cfg.Queries), cfg.Logger),
-		RegisterGateway: loansv1.RegisterLoanQueryServiceHandler,
-	})
+	api := cfg.Edge
+	api.Name = "query service"
+	api.GRPCAddr, api.HTTPAddr = cfg.GRPCAddr, cfg.HTTPAddr
+	api.Logger = cfg.Logger
+	api.DefaultDeadline = cfg.DefaultDeadline
+	api.Service = &loansv1.LoanQueryService_ServiceDesc
+	api.Impl = ports.NewQueryServer(query.New(cfg.ReadModel, cfg.Queries), cfg.Logger)
+	api.RegisterGateway = loansv1.RegisterLoanQueryServiceHandler
+	// The gateway calls through the gRPC server, so REST calls are
+	// authenticated here too (the gateway passes Authorization on).
+	api.UnaryInterceptors = []grpc.UnaryServerInterceptor{auth.UnaryServerInterceptor(cfg.Authenticator)}
+	api.StreamInterceptors = []grpc.StreamServerInterceptor{auth.StreamServerInterceptor(cfg.Authenticator)}
+	srv, err := apiserver.Start(ctx, api)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func TestQueries_ConsistencyToken(t *testing.T) {
 		return query.New(reader, query.Config{}), reader
 	}
 	get := func(ctx context.Context, q *query.Queries, token uint64) error {
-		_, err := q.GetLoanApplication(ctx, query.GetLoanApplication{ID: idA, ConsistencyToken: token})
+		_, err := q.GetLoanApplication(asOps(ctx), query.GetLoanApplication{ID: idA, ConsistencyToken: token})
 		return err
 	}
 

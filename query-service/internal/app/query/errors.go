@@ -14,6 +14,11 @@ const (
 	KindNotFound
 	// KindUnavailable: the read model could not answer in time; retry.
 	KindUnavailable
+	// KindUnauthenticated: the query came with no verified caller at all.
+	KindUnauthenticated
+	// KindPermissionDenied: the caller is known, but the policy
+	// (policy.go) does not let them ask this.
+	KindPermissionDenied
 )
 
 // Reason is a stable, machine-readable cause of a refusal, sent to clients
@@ -36,6 +41,9 @@ const (
 	ReasonDayRangeInvalid            Reason = "DAY_RANGE_INVALID"
 	ReasonDayRangeTooLong            Reason = "DAY_RANGE_TOO_LONG"
 	ReasonReadModelBehind            Reason = "READ_MODEL_BEHIND"
+	ReasonPrincipalMissing           Reason = "PRINCIPAL_MISSING"
+	ReasonRoleRequired               Reason = "ROLE_REQUIRED"
+	ReasonApplicantFilterNotAllowed  Reason = "APPLICANT_FILTER_NOT_ALLOWED"
 )
 
 // Error is a refusal of a query. Message is a sentence for humans; Reason is

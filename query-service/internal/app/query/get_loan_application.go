@@ -13,8 +13,13 @@ type GetLoanApplication struct {
 	ConsistencyToken uint64
 }
 
-// GetLoanApplication returns the application, or LOAN_APPLICATION_NOT_FOUND.
+// GetLoanApplication returns the application, or LOAN_APPLICATION_NOT_FOUND
+// (also for an application the caller may not see: see ScopeOwn).
 func (q *Queries) GetLoanApplication(ctx context.Context, qry GetLoanApplication) (readmodel.Application, error) {
+	g, err := authorize(ctx, NameGetLoanApplication)
+	if err != nil {
+		return readmodel.Application{}, err
+	}
 	id, err := applicationID(qry.ID)
 	if err != nil {
 		return readmodel.Application{}, err
@@ -23,8 +28,11 @@ func (q *Queries) GetLoanApplication(ctx context.Context, qry GetLoanApplication
 		return readmodel.Application{}, err
 	}
 	app, err := q.reader.Get(ctx, id)
-	if errors.Is(err, readmodel.ErrNotFound) {
+	switch {
+	case errors.Is(err, readmodel.ErrNotFound), err == nil && !g.covers(app.Applicant):
 		return readmodel.Application{}, notFound(id)
+	case err != nil:
+		return readmodel.Application{}, err
 	}
-	return app, err
+	return g.show(app), nil
 }

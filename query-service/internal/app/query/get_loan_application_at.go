@@ -20,7 +20,13 @@ type GetLoanApplicationAt struct {
 // GetLoanApplicationAt folds the application's history up to At (the events
 // that occurred at or before it) into the application as it was then, or
 // answers LOAN_APPLICATION_NOT_FOUND if it had not been requested by then.
+// An application the caller may not see is not found at any moment: that
+// it was not requested yet would tell that it was, later.
 func (q *Queries) GetLoanApplicationAt(ctx context.Context, qry GetLoanApplicationAt) (readmodel.Application, error) {
+	g, err := authorize(ctx, NameGetLoanApplicationAt)
+	if err != nil {
+		return readmodel.Application{}, err
+	}
 	id, err := applicationID(qry.ID)
 	if err != nil {
 		return readmodel.Application{}, err
@@ -29,6 +35,9 @@ func (q *Queries) GetLoanApplicationAt(ctx context.Context, qry GetLoanApplicati
 		return readmodel.Application{}, invalid(ReasonAtRequired, "at, the moment to look at, is required")
 	}
 	if err := q.catchUp(ctx, qry.ConsistencyToken); err != nil {
+		return readmodel.Application{}, err
+	}
+	if err := q.checkCovered(ctx, g, id); err != nil {
 		return readmodel.Application{}, err
 	}
 	entries, err := q.history(ctx, id)
@@ -43,7 +52,7 @@ func (q *Queries) GetLoanApplicationAt(ctx context.Context, qry GetLoanApplicati
 		return readmodel.Application{}, &Error{Kind: KindNotFound, Reason: ReasonLoanApplicationNotFound,
 			Message: fmt.Sprintf("loan application %s was not requested yet at %s", quote(id), qry.At.UTC().Format(time.RFC3339Nano))}
 	}
-	return app, nil
+	return g.show(app), nil
 }
 
 // foldUntil replays the entries (in position order) that occurred at or

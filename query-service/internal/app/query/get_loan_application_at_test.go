@@ -26,7 +26,7 @@ func TestQueries_GetLoanApplicationAt(t *testing.T) {
 	q := query.New(reader, query.Config{})
 	asOf := func(t *testing.T, id string, when time.Time) readmodel.Application {
 		t.Helper()
-		got, err := q.GetLoanApplicationAt(t.Context(), query.GetLoanApplicationAt{ID: id, At: when})
+		got, err := q.GetLoanApplicationAt(asOps(t.Context()), query.GetLoanApplicationAt{ID: id, At: when})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +34,7 @@ func TestQueries_GetLoanApplicationAt(t *testing.T) {
 	}
 
 	t.Run("BeforeTheRequest", func(t *testing.T) {
-		_, err := q.GetLoanApplicationAt(t.Context(), query.GetLoanApplicationAt{ID: idA, At: at(-time.Nanosecond)})
+		_, err := q.GetLoanApplicationAt(asOps(t.Context()), query.GetLoanApplicationAt{ID: idA, At: at(-time.Nanosecond)})
 		refusedWith(t, err, query.KindNotFound, query.ReasonLoanApplicationNotFound)
 	})
 	t.Run("AtTheRequest", func(t *testing.T) {
@@ -71,15 +71,15 @@ func TestQueries_GetLoanApplicationAt(t *testing.T) {
 		}
 	})
 	t.Run("AtRequired", func(t *testing.T) {
-		_, err := q.GetLoanApplicationAt(t.Context(), query.GetLoanApplicationAt{ID: idA})
+		_, err := q.GetLoanApplicationAt(asOps(t.Context()), query.GetLoanApplicationAt{ID: idA})
 		refusedWith(t, err, query.KindInvalidArgument, query.ReasonAtRequired)
 	})
 	t.Run("LoanApplicationNotFound", func(t *testing.T) {
-		_, err := q.GetLoanApplicationAt(t.Context(), query.GetLoanApplicationAt{ID: "11111111-2222-4333-8444-555555555555", At: at(time.Hour)})
+		_, err := q.GetLoanApplicationAt(asOps(t.Context()), query.GetLoanApplicationAt{ID: "11111111-2222-4333-8444-555555555555", At: at(time.Hour)})
 		refusedWith(t, err, query.KindNotFound, query.ReasonLoanApplicationNotFound)
 	})
 	t.Run("LoanApplicationUUIDInvalid", func(t *testing.T) {
-		_, err := q.GetLoanApplicationAt(t.Context(), query.GetLoanApplicationAt{ID: "nope", At: at(time.Hour)})
+		_, err := q.GetLoanApplicationAt(asOps(t.Context()), query.GetLoanApplicationAt{ID: "nope", At: at(time.Hour)})
 		refusedWith(t, err, query.KindInvalidArgument, query.ReasonLoanApplicationUUIDInvalid)
 	})
 }

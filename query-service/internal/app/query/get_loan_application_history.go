@@ -16,13 +16,21 @@ type GetLoanApplicationHistory struct {
 
 // GetLoanApplicationHistory returns the application's events in the order
 // they were appended ($all position), oldest first, or
-// LOAN_APPLICATION_NOT_FOUND when it has none.
+// LOAN_APPLICATION_NOT_FOUND when it has none (or is not the caller's to
+// see).
 func (q *Queries) GetLoanApplicationHistory(ctx context.Context, qry GetLoanApplicationHistory) ([]readmodel.HistoryEntry, error) {
+	g, err := authorize(ctx, NameGetLoanApplicationHistory)
+	if err != nil {
+		return nil, err
+	}
 	id, err := applicationID(qry.ID)
 	if err != nil {
 		return nil, err
 	}
 	if err := q.catchUp(ctx, qry.ConsistencyToken); err != nil {
+		return nil, err
+	}
+	if err := q.checkCovered(ctx, g, id); err != nil {
 		return nil, err
 	}
 	return q.history(ctx, id)

@@ -20,7 +20,7 @@ func TestQueries_GetLoanApplication(t *testing.T) {
 	q := query.New(reader, query.Config{})
 
 	t.Run("OK", func(t *testing.T) {
-		got, err := q.GetLoanApplication(t.Context(), query.GetLoanApplication{ID: idA})
+		got, err := q.GetLoanApplication(asOps(t.Context()), query.GetLoanApplication{ID: idA})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,18 +29,18 @@ func TestQueries_GetLoanApplication(t *testing.T) {
 		}
 	})
 	t.Run("UUIDIsCanonicalised", func(t *testing.T) {
-		got, err := q.GetLoanApplication(t.Context(), query.GetLoanApplication{ID: strings.ToUpper(idA)})
+		got, err := q.GetLoanApplication(asOps(t.Context()), query.GetLoanApplication{ID: strings.ToUpper(idA)})
 		if err != nil || got.ID != idA {
 			t.Fatalf("got %+v, %v; want %s", got, err, idA)
 		}
 	})
 	t.Run("LoanApplicationNotFound", func(t *testing.T) {
-		_, err := q.GetLoanApplication(t.Context(), query.GetLoanApplication{ID: idB})
+		_, err := q.GetLoanApplication(asOps(t.Context()), query.GetLoanApplication{ID: idB})
 		refusedWith(t, err, query.KindNotFound, query.ReasonLoanApplicationNotFound)
 	})
 	for name, id := range map[string]string{"Empty": "", "NotAUUID": "loan-1", "NilUUID": "00000000-0000-0000-0000-000000000000"} {
 		t.Run("LoanApplicationUUIDInvalid/"+name, func(t *testing.T) {
-			_, err := q.GetLoanApplication(t.Context(), query.GetLoanApplication{ID: id})
+			_, err := q.GetLoanApplication(asOps(t.Context()), query.GetLoanApplication{ID: id})
 			refusedWith(t, err, query.KindInvalidArgument, query.ReasonLoanApplicationUUIDInvalid)
 		})
 	}
@@ -56,7 +56,7 @@ func TestQueries_GetLoanApplicationHistory(t *testing.T) {
 	q := query.New(reader, query.Config{})
 
 	t.Run("OldestFirst", func(t *testing.T) {
-		got, err := q.GetLoanApplicationHistory(t.Context(), query.GetLoanApplicationHistory{ID: idA})
+		got, err := q.GetLoanApplicationHistory(asOps(t.Context()), query.GetLoanApplicationHistory{ID: idA})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,11 +70,11 @@ func TestQueries_GetLoanApplicationHistory(t *testing.T) {
 		}
 	})
 	t.Run("LoanApplicationNotFound", func(t *testing.T) {
-		_, err := q.GetLoanApplicationHistory(t.Context(), query.GetLoanApplicationHistory{ID: idB})
+		_, err := q.GetLoanApplicationHistory(asOps(t.Context()), query.GetLoanApplicationHistory{ID: idB})
 		refusedWith(t, err, query.KindNotFound, query.ReasonLoanApplicationNotFound)
 	})
 	t.Run("LoanApplicationUUIDInvalid", func(t *testing.T) {
-		_, err := q.GetLoanApplicationHistory(t.Context(), query.GetLoanApplicationHistory{ID: "x"})
+		_, err := q.GetLoanApplicationHistory(asOps(t.Context()), query.GetLoanApplicationHistory{ID: "x"})
 		refusedWith(t, err, query.KindInvalidArgument, query.ReasonLoanApplicationUUIDInvalid)
 	})
 }

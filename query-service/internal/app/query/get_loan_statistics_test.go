@@ -21,7 +21,7 @@ func TestQueries_GetLoanStatistics(t *testing.T) {
 	q := query.New(reader, query.Config{Now: func() time.Time { return today }})
 	stats := func(t *testing.T, from, to string) query.Statistics {
 		t.Helper()
-		st, err := q.GetLoanStatistics(t.Context(), query.GetLoanStatistics{FromDay: from, ToDay: to})
+		st, err := q.GetLoanStatistics(asOps(t.Context()), query.GetLoanStatistics{FromDay: from, ToDay: to})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,19 +89,19 @@ func TestQueries_GetLoanStatistics(t *testing.T) {
 	})
 	t.Run("DayRangeTooLong", func(t *testing.T) {
 		for _, r := range [][2]string{{"2026-01-01", "2027-01-02"}, {"0001-01-01", "9999-12-31"}} {
-			_, err := q.GetLoanStatistics(t.Context(), query.GetLoanStatistics{FromDay: r[0], ToDay: r[1]})
+			_, err := q.GetLoanStatistics(asOps(t.Context()), query.GetLoanStatistics{FromDay: r[0], ToDay: r[1]})
 			refusedWith(t, err, query.KindInvalidArgument, query.ReasonDayRangeTooLong)
 		}
 	})
 	t.Run("DayRangeInvalid", func(t *testing.T) {
-		_, err := q.GetLoanStatistics(t.Context(), query.GetLoanStatistics{FromDay: "2026-11-05", ToDay: "2026-11-04"})
+		_, err := q.GetLoanStatistics(asOps(t.Context()), query.GetLoanStatistics{FromDay: "2026-11-05", ToDay: "2026-11-04"})
 		refusedWith(t, err, query.KindInvalidArgument, query.ReasonDayRangeInvalid)
 	})
 	t.Run("DayInvalid", func(t *testing.T) {
 		for _, day := range []string{"2026-1-05", "2026/11/05", "2026-11-31", "yesterday", "2026-11-05T00:00:00Z"} {
-			_, err := q.GetLoanStatistics(t.Context(), query.GetLoanStatistics{FromDay: day, ToDay: "2026-11-30"})
+			_, err := q.GetLoanStatistics(asOps(t.Context()), query.GetLoanStatistics{FromDay: day, ToDay: "2026-11-30"})
 			refusedWith(t, err, query.KindInvalidArgument, query.ReasonDayInvalid)
-			_, err = q.GetLoanStatistics(t.Context(), query.GetLoanStatistics{ToDay: day})
+			_, err = q.GetLoanStatistics(asOps(t.Context()), query.GetLoanStatistics{ToDay: day})
 			refusedWith(t, err, query.KindInvalidArgument, query.ReasonDayInvalid)
 		}
 	})

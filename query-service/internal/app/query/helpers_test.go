@@ -1,12 +1,15 @@
 package query_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/app/query"
 )
@@ -24,6 +27,7 @@ type fakeReader struct {
 	funnel        readmodel.Funnel
 	lastFilter    readmodel.Filter
 	lastPage      readmodel.Page
+	listCalls     int
 	statsRange    [2]string
 }
 
@@ -77,15 +81,25 @@ func (f *fakeReader) Get(_ context.Context, id string) (readmodel.Application, e
 	return a, nil
 }
 
-// List records what it was asked; "bad" is the one invalid cursor.
+// List records what it was asked; "bad" is the one invalid cursor. It
+// answers the applications of the filter's applicant (all when empty) in
+// one page, by ID: the stores' contract suite pins the rest.
 func (f *fakeReader) List(_ context.Context, fl readmodel.Filter, p readmodel.Page) ([]readmodel.Application, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastFilter, f.lastPage = fl, p
+	f.listCalls++
 	if p.Cursor == "bad" {
 		return nil, "", readmodel.ErrInvalidCursor
 	}
-	return nil, "", nil
+	var out []readmodel.Application
+	for _, a := range f.apps {
+		if fl.Applicant == "" || a.Applicant == fl.Applicant {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b readmodel.Application) int { return cmp.Compare(a.ID, b.ID) })
+	return out, "", nil
 }
 
 func (f *fakeReader) History(_ context.Context, id string) ([]readmodel.HistoryEntry, error) {
@@ -106,6 +120,16 @@ func (f *fakeReader) Stats(_ context.Context, from, to string) ([]readmodel.Dail
 	}
 	return out, f.funnel, nil
 }
+
+// as is ctx carrying a verified caller, as platform/auth's interceptor
+// leaves it.
+func as(ctx context.Context, subject string, roles ...auth.Role) context.Context {
+	return auth.NewContext(ctx, auth.NewPrincipal(subject, "https://issuer.test", roles...))
+}
+
+// asOps is ctx carrying an ops caller, whom the policy lets run every query
+// over everything: the tests of each query's own rules call as ops.
+func asOps(ctx context.Context) context.Context { return as(ctx, "olga", auth.RoleOps) }
 
 // refusedWith checks that err is a refusal of this kind and reason.
 func refusedWith(t *testing.T, err error, kind query.Kind, reason query.Reason) *query.Error {

@@ -27,10 +27,19 @@ type LoanApplicationsPage struct {
 	NextPageToken string
 }
 
-// ListLoanApplications returns one page. The page token is the store's
-// cursor: pages stay stable while applications are added or changed.
+// ListLoanApplications returns one page of the applications the caller may
+// see (see Scope). The page token is the store's cursor: pages stay stable
+// while applications are added or changed.
 func (q *Queries) ListLoanApplications(ctx context.Context, qry ListLoanApplications) (LoanApplicationsPage, error) {
-	if err := checkFilter(qry.Filter); err != nil {
+	g, err := authorize(ctx, NameListLoanApplications)
+	if err != nil {
+		return LoanApplicationsPage{}, err
+	}
+	filter, empty, err := g.filter(qry.Filter)
+	if err != nil {
+		return LoanApplicationsPage{}, err
+	}
+	if err := checkFilter(filter); err != nil {
 		return LoanApplicationsPage{}, err
 	}
 	if qry.Order < readmodel.OrderRequestedAtDesc || qry.Order > readmodel.OrderUpdatedAtDesc {
@@ -48,13 +57,19 @@ func (q *Queries) ListLoanApplications(ctx context.Context, qry ListLoanApplicat
 	if err := q.catchUp(ctx, qry.ConsistencyToken); err != nil {
 		return LoanApplicationsPage{}, err
 	}
-	items, next, err := q.reader.List(ctx, qry.Filter, readmodel.Page{Order: qry.Order, Size: size, Cursor: qry.PageToken})
+	if empty {
+		return LoanApplicationsPage{Items: []readmodel.Application{}}, nil
+	}
+	items, next, err := q.reader.List(ctx, filter, readmodel.Page{Order: qry.Order, Size: size, Cursor: qry.PageToken})
 	if errors.Is(err, readmodel.ErrInvalidCursor) {
 		return LoanApplicationsPage{}, invalid(ReasonPageTokenInvalid,
 			"page_token is not a next_page_token of this list: "+quote(qry.PageToken))
 	}
 	if err != nil {
 		return LoanApplicationsPage{}, err
+	}
+	for i := range items {
+		items[i] = g.show(items[i])
 	}
 	return LoanApplicationsPage{Items: items, NextPageToken: next}, nil
 }

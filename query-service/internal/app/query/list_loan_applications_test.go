@@ -12,7 +12,7 @@ func TestQueries_ListLoanApplications(t *testing.T) {
 	q := query.New(reader, query.Config{})
 	list := func(t *testing.T, qry query.ListLoanApplications) error {
 		t.Helper()
-		_, err := q.ListLoanApplications(t.Context(), qry)
+		_, err := q.ListLoanApplications(asOps(t.Context()), qry)
 		return err
 	}
 

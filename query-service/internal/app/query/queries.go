@@ -1,7 +1,10 @@
 // Package query holds the query service's use cases, one query a file. Each
-// reads the read model through readmodel.Reader, after waiting, when the
-// caller asks, until the read model has caught up with a consistency token
-// (consistency.go).
+// first holds its caller (the auth.Principal in its context) against the
+// policy (policy.go): applicants see their own applications, loan officers
+// all of them, analysts the statistics and lists without who applied, ops
+// everything. It then reads the read model through readmodel.Reader, after
+// waiting, when the caller asks, until the read model has caught up with a
+// consistency token (consistency.go).
 package query
 
 import (
