@@ -114,7 +114,9 @@ type RequestLoanRequest struct {
 	Amount int64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
 	// The duration in months; at least 3.
 	Duration int32 `protobuf:"varint,4,opt,name=duration,proto3" json:"duration,omitempty"`
-	// Who applies (an applicant ID or e-mail); defaults to the actor.
+	// Who applies: the caller's subject, which is also the default. Naming
+	// anyone else is refused (PERMISSION_DENIED, reason
+	// APPLICANT_IS_NOT_CALLER).
 	Applicant     string `protobuf:"bytes,5,opt,name=applicant,proto3" json:"applicant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -425,7 +427,8 @@ type DenyLoanRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	CommandId           string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	LoanApplicationUuid string                 `protobuf:"bytes,2,opt,name=loan_application_uuid,json=loanApplicationUuid,proto3" json:"loan_application_uuid,omitempty"`
-	// Why the loan is denied; required.
+	// Why the loan is denied; required, at most 1000 characters
+	// (REASON_TOO_LONG).
 	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -626,7 +629,8 @@ type RejectContractRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	CommandId           string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	LoanApplicationUuid string                 `protobuf:"bytes,2,opt,name=loan_application_uuid,json=loanApplicationUuid,proto3" json:"loan_application_uuid,omitempty"`
-	// Why the applicant rejects the contract; optional.
+	// Why the applicant rejects the contract; optional, at most 1000
+	// characters (REASON_TOO_LONG).
 	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

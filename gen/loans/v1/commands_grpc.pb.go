@@ -41,8 +41,24 @@ const (
 // the same command again with the same command_id returns the first reply and
 // appends nothing, so a client may retry safely after a timeout.
 //
-// The actor performing a command is read from the "x-actor" request header
-// (gRPC metadata, or the HTTP header through the REST gateway).
+// Every call needs an OpenID Connect access token from the lender's issuer:
+// "authorization: Bearer <token>" (gRPC metadata, or the HTTP header through
+// the REST gateway); without a valid one it fails with UNAUTHENTICATED (HTTP
+// 401). The caller is the token's subject, and what it may do follows the
+// roles the token grants (see docs/SECURITY.md):
+//   - applicant: RequestLoan for themselves; SubmitLoanRequest, SignContract
+//     and RejectContract on their own applications only (another's is
+//     answered NOT_FOUND, exactly as if it did not exist);
+//   - loan_officer: ApproveLoan and DenyLoan, never on an application they
+//     requested themselves (PERMISSION_DENIED, reason SELF_APPROVAL);
+//   - anything else: PERMISSION_DENIED, reason ROLE_REQUIRED.
+//
+// A refused call appends nothing. Every event records its actor (the
+// verified subject, its roles and issuer); no header can claim another.
+//
+// A command_id names one command: the same command_id sent with a different
+// command (another method, other fields, another caller) on the same
+// application fails with FAILED_PRECONDITION, reason COMMAND_ID_REUSED.
 type LoanCommandServiceClient interface {
 	// RequestLoan opens a loan application (status pending_submission).
 	RequestLoan(ctx context.Context, in *RequestLoanRequest, opts ...grpc.CallOption) (*RequestLoanResponse, error)
@@ -142,8 +158,24 @@ func (c *loanCommandServiceClient) RejectContract(ctx context.Context, in *Rejec
 // the same command again with the same command_id returns the first reply and
 // appends nothing, so a client may retry safely after a timeout.
 //
-// The actor performing a command is read from the "x-actor" request header
-// (gRPC metadata, or the HTTP header through the REST gateway).
+// Every call needs an OpenID Connect access token from the lender's issuer:
+// "authorization: Bearer <token>" (gRPC metadata, or the HTTP header through
+// the REST gateway); without a valid one it fails with UNAUTHENTICATED (HTTP
+// 401). The caller is the token's subject, and what it may do follows the
+// roles the token grants (see docs/SECURITY.md):
+//   - applicant: RequestLoan for themselves; SubmitLoanRequest, SignContract
+//     and RejectContract on their own applications only (another's is
+//     answered NOT_FOUND, exactly as if it did not exist);
+//   - loan_officer: ApproveLoan and DenyLoan, never on an application they
+//     requested themselves (PERMISSION_DENIED, reason SELF_APPROVAL);
+//   - anything else: PERMISSION_DENIED, reason ROLE_REQUIRED.
+//
+// A refused call appends nothing. Every event records its actor (the
+// verified subject, its roles and issuer); no header can claim another.
+//
+// A command_id names one command: the same command_id sent with a different
+// command (another method, other fields, another caller) on the same
+// application fails with FAILED_PRECONDITION, reason COMMAND_ID_REUSED.
 type LoanCommandServiceServer interface {
 	// RequestLoan opens a loan application (status pending_submission).
 	RequestLoan(context.Context, *RequestLoanRequest) (*RequestLoanResponse, error)

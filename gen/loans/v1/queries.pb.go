@@ -539,7 +539,10 @@ type ListLoanApplicationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only these statuses (any when empty).
 	Statuses []LoanStatus `protobuf:"varint,1,rep,packed,name=statuses,proto3,enum=loans.v1.LoanStatus" json:"statuses,omitempty"`
-	// Only this applicant (any when empty).
+	// Only this applicant (any when empty). An applicant's list holds only
+	// their own applications (naming another gives an empty page); analysts
+	// may not filter by applicant (PERMISSION_DENIED, reason
+	// APPLICANT_FILTER_NOT_ALLOWED).
 	Applicant string `protobuf:"bytes,2,opt,name=applicant,proto3" json:"applicant,omitempty"`
 	// Requested at or after / before this time (unbounded when unset).
 	RequestedAfter  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=requested_after,json=requestedAfter,proto3" json:"requested_after,omitempty"`

@@ -33,6 +33,18 @@ const (
 // LoanQueryService reads the loan applications' read model: the current state,
 // the full history of each application and statistics for analysts.
 //
+// Every call needs an OpenID Connect access token ("authorization: Bearer
+// <token>"; UNAUTHENTICATED / HTTP 401 without a valid one), and what it
+// shows follows the token's roles (see docs/SECURITY.md):
+//   - applicant: their own applications only; another's is answered
+//     NOT_FOUND as if it did not exist, and lists show only their own;
+//   - loan_officer: every application, its history and its past states;
+//   - ops: everything, statistics included;
+//   - analyst: statistics, and lists without applicant identities (the
+//     applicant field is empty and filtering by applicant is refused).
+//
+// Anything else fails with PERMISSION_DENIED (HTTP 403).
+//
 // The read model follows the event log a little behind it. Every request
 // may carry a consistency_token: the commit_position a command returned.
 // The service then answers only once the read model has caught up with that
@@ -117,6 +129,18 @@ func (c *loanQueryServiceClient) GetLoanStatistics(ctx context.Context, in *GetL
 //
 // LoanQueryService reads the loan applications' read model: the current state,
 // the full history of each application and statistics for analysts.
+//
+// Every call needs an OpenID Connect access token ("authorization: Bearer
+// <token>"; UNAUTHENTICATED / HTTP 401 without a valid one), and what it
+// shows follows the token's roles (see docs/SECURITY.md):
+//   - applicant: their own applications only; another's is answered
+//     NOT_FOUND as if it did not exist, and lists show only their own;
+//   - loan_officer: every application, its history and its past states;
+//   - ops: everything, statistics included;
+//   - analyst: statistics, and lists without applicant identities (the
+//     applicant field is empty and filtering by applicant is refused).
+//
+// Anything else fails with PERMISSION_DENIED (HTTP 403).
 //
 // The read model follows the event log a little behind it. Every request
 // may carry a consistency_token: the commit_position a command returned.
