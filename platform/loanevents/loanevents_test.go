@@ -1,6 +1,7 @@
 package loanevents
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -53,13 +54,15 @@ func TestTypes_AllKnown(t *testing.T) {
 }
 
 func TestMetadata_RoundTrip(t *testing.T) {
-	m := Metadata{CommandID: "c", CorrelationID: "k", CausationID: "z", Actor: "ada", OccurredAt: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), SchemaVersion: SchemaVersion}
+	m := Metadata{CommandID: "c", CommandType: "ApproveLoan", CommandDigest: "d", CorrelationID: "k", CausationID: "z",
+		Actor: "lena", ActorRoles: []string{"applicant", "loan_officer"}, ActorIssuer: "https://issuer.example",
+		OccurredAt: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), SchemaVersion: SchemaVersion}
 	b, err := MarshalMetadata(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := UnmarshalMetadata(b)
-	if err != nil || got != m {
+	if err != nil || !reflect.DeepEqual(got, m) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,412 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// authRequestTTL is how long a user has to log in, and then how long the
+// code stays valid.
+const authRequestTTL = 10 * time.Minute
+
+// supportedScopes are the scopes granted; others asked for are dropped.
+var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile}
+
+// grantScopes keeps the supported scopes asked for, "profile" when none.
+func grantScopes(asked []string) []string {
+	var granted []string
+	for _, s := range asked {
+		if slices.Contains(supportedScopes, s) && !slices.Contains(granted, s) {
+			granted = append(granted, s)
+		}
+	}
+	if len(granted) == 0 {
+		granted = []string{oidc.ScopeProfile}
+	}
+	return granted
+}
+
+// storage is what zitadel's op needs from us (op.Storage and
+// op.ClientCredentialsStorage): the directory, the key, and the
+// authorization requests in flight, in memory. Tokens are JWTs and not kept:
+// nothing is revoked before it expires.
+type storage struct {
+	dir      *Directory
+	key      *signingKey
+	audience string
+	ttl      time.Duration
+	loginURL string
+	logger   *slog.Logger
+
+	mu       sync.Mutex
+	requests map[string]*authRequest
+	codes    map[string]string // code -> request ID
+}
+
+var (
+	_ op.Storage                        = (*storage)(nil)
+	_ op.ClientCredentialsStorage       = (*storage)(nil)
+	_ op.CanGetPrivateClaimsFromRequest = (*storage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*storage)(nil)
+)
+
+var errNotFound = errors.New("not found")
+
+func (s *storage) opClient(c *client) opClient {
+	return opClient{client: c, loginURL: s.loginURL, ttl: s.ttl}
+}
+
+// ---- authorization requests ----
+
+// authRequest is one authorization-code flow in progress. The storage hands
+// out copies, so op never reads one while the login page changes it.
+type authRequest struct {
+	id           string
+	created      time.Time
+	clientID     string
+	redirectURI  string
+	state        string
+	nonce        string
+	scopes       []string
+	responseType oidc.ResponseType
+	responseMode oidc.ResponseMode
+	challenge    *oidc.CodeChallenge
+	audience     []string
+
+	subject  string
+	authTime time.Time
+	done     bool
+}
+
+var _ op.AuthRequest = (*authRequest)(nil)
+
+func (a *authRequest) GetID() string       { return a.id }
+func (a *authRequest) GetACR() string      { return "" }
+func (a *authRequest) GetClientID() string { return a.clientID }
+func (a *authRequest) GetNonce() string    { return a.nonce }
+func (a *authRequest) GetRedirectURI() string {
+	return a.redirectURI
+}
+func (a *authRequest) GetResponseType() oidc.ResponseType    { return a.responseType }
+func (a *authRequest) GetResponseMode() oidc.ResponseMode    { return a.responseMode }
+func (a *authRequest) GetScopes() []string                   { return a.scopes }
+func (a *authRequest) GetState() string                      { return a.state }
+func (a *authRequest) GetSubject() string                    { return a.subject }
+func (a *authRequest) GetAudience() []string                 { return a.audience }
+func (a *authRequest) GetAuthTime() time.Time                { return a.authTime }
+func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge { return a.challenge }
+func (a *authRequest) Done() bool                            { return a.done }
+func (a *authRequest) GetAMR() []string {
+	if a.done {
+		return []string{"pwd"}
+	}
+	return nil
+}
+
+func (a *authRequest) expired(now time.Time) bool { return now.Sub(a.created) > authRequestTTL }
+
+// CreateAuthRequest is called once op has checked the client, the
+// redirect_uri (against the globs) and the response type. It adds the rules
+// op leaves to us: the redirect_uri checked again by parsing it, PKCE with
+// S256 required of public clients, and no silent login (there are no
+// sessions: every authorization asks for the password).
+func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	c := s.dir.clients[req.ClientID]
+	if c == nil {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client")
+	}
+	if !c.redirectAllowed(req.RedirectURI) {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("the redirect_uri is not registered for this client")
+	}
+	if req.CodeChallenge == "" && c.public() {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	if slices.Contains(req.Prompt, oidc.PromptNone) {
+		return nil, oidc.ErrLoginRequired().WithDescription("this provider keeps no sessions: the user must log in")
+	}
+	now := time.Now()
+	a := &authRequest{
+		id:           rand.Text(),
+		created:      now,
+		clientID:     c.id,
+		redirectURI:  req.RedirectURI,
+		state:        req.State,
+		nonce:        req.Nonce,
+		scopes:       grantScopes(req.Scopes),
+		responseType: req.ResponseType,
+		responseMode: req.ResponseMode,
+		audience:     []string{s.audience},
+	}
+	if req.CodeChallenge != "" {
+		a.challenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.requests {
+		if r.expired(now) {
+			s.deleteLocked(id)
+		}
+	}
+	s.requests[a.id] = a
+	copied := *a
+	return &copied, nil
+}
+
+// pendingAuthRequest is a request the login page may complete.
+func (s *storage) pendingAuthRequest(id string) (authRequest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.requests[id]
+	if a == nil || a.done || a.expired(time.Now()) {
+		return authRequest{}, false
+	}
+	return *a, true
+}
+
+// completeAuthRequest records who logged in; false when the request is gone,
+// expired or already completed.
+func (s *storage) completeAuthRequest(id, subject string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.requests[id]
+	now := time.Now()
+	if a == nil || a.done || a.expired(now) {
+		return false
+	}
+	a.subject, a.authTime, a.done = subject, now, true
+	return true
+}
+
+func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.requests[id]
+	if a == nil || a.expired(time.Now()) {
+		return nil, fmt.Errorf("auth request %w or expired", errNotFound)
+	}
+	copied := *a
+	return &copied, nil
+}
+
+func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	s.mu.Lock()
+	id, ok := s.codes[code]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("code %w", errNotFound)
+	}
+	return s.AuthRequestByID(ctx, id)
+}
+
+func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.requests[id] == nil {
+		return fmt.Errorf("auth request %w", errNotFound)
+	}
+	s.codes[code] = id
+	return nil
+}
+
+// DeleteAuthRequest is called once the code was exchanged: a code works once.
+func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleteLocked(id)
+	return nil
+}
+
+func (s *storage) deleteLocked(id string) {
+	delete(s.requests, id)
+	for code, rid := range s.codes {
+		if rid == id {
+			delete(s.codes, code)
+		}
+	}
+}
+
+// ---- tokens ----
+
+// tokenRequest is a token asked for by the password or client_credentials
+// grant (op.TokenRequest and op.IDTokenRequest).
+type tokenRequest struct {
+	subject  string
+	clientID string
+	audience []string
+	scopes   []string
+	amr      []string
+	authTime time.Time
+}
+
+func (t *tokenRequest) GetSubject() string     { return t.subject }
+func (t *tokenRequest) GetAudience() []string  { return t.audience }
+func (t *tokenRequest) GetScopes() []string    { return t.scopes }
+func (t *tokenRequest) GetClientID() string    { return t.clientID }
+func (t *tokenRequest) GetAMR() []string       { return t.amr }
+func (t *tokenRequest) GetAuthTime() time.Time { return t.authTime }
+
+// CreateAccessToken gives the token its ID (jti) and expiry; op signs it.
+func (s *storage) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
+	return rand.Text(), time.Now().Add(s.ttl), nil
+}
+
+var errNoRefreshTokens = errors.New("refresh tokens are not supported")
+
+func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
+	return "", "", time.Time{}, errNoRefreshTokens
+}
+
+func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
+	return nil, oidc.ErrInvalidGrant().WithDescription("refresh tokens are not supported")
+}
+
+func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
+	return "", "", op.ErrInvalidRefreshToken
+}
+
+// RevokeToken accepts and forgets: a JWT stays valid until it expires.
+func (s *storage) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
+
+// TerminateSession has nothing to end: no sessions are kept.
+func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
+
+// GetPrivateClaimsFromRequest adds to every access token what the services
+// read: roles, preferred_username, scope, and azp (the client).
+func (s *storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	clientID := ""
+	if c, ok := req.(interface{ GetClientID() string }); ok {
+		clientID = c.GetClientID()
+	}
+	return s.privateClaims(req.GetSubject(), clientID, req.GetScopes())
+}
+
+func (s *storage) GetPrivateClaimsFromScopes(_ context.Context, subject, clientID string, scopes []string) (map[string]any, error) {
+	return s.privateClaims(subject, clientID, scopes)
+}
+
+func (s *storage) privateClaims(subject, clientID string, scopes []string) (map[string]any, error) {
+	p := s.dir.principals[subject]
+	if p == nil {
+		return nil, fmt.Errorf("subject %q %w", subject, errNotFound)
+	}
+	claims := map[string]any{
+		"roles":              slices.Clone(p.roles),
+		"preferred_username": p.username,
+		"scope":              strings.Join(scopes, " "),
+	}
+	if clientID != "" {
+		claims["azp"] = clientID
+	}
+	return claims, nil
+}
+
+// SetUserinfoFromScopes is deprecated in op but still called first.
+func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, subject, _ string, scopes []string) error {
+	return s.setUserinfo(info, subject, scopes)
+}
+
+func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	return s.setUserinfo(info, req.GetSubject(), scopes)
+}
+
+func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, _, subject, _ string) error {
+	if err := s.setUserinfo(info, subject, []string{oidc.ScopeProfile}); err != nil {
+		return err
+	}
+	info.AppendClaims("roles", slices.Clone(s.dir.principals[subject].roles))
+	return nil
+}
+
+func (s *storage) SetIntrospectionFromToken(_ context.Context, resp *oidc.IntrospectionResponse, _, subject, _ string) error {
+	info := new(oidc.UserInfo)
+	if err := s.setUserinfo(info, subject, []string{oidc.ScopeProfile}); err != nil {
+		return err
+	}
+	resp.SetUserInfo(info)
+	return nil
+}
+
+func (s *storage) setUserinfo(info *oidc.UserInfo, subject string, scopes []string) error {
+	p := s.dir.principals[subject]
+	if p == nil {
+		return fmt.Errorf("subject %q %w", subject, errNotFound)
+	}
+	info.Subject = p.subject
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.PreferredUsername = p.username
+	}
+	return nil
+}
+
+// ---- clients ----
+
+func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	c := s.dir.clients[id]
+	if c == nil {
+		return nil, fmt.Errorf("client %q %w", id, errNotFound)
+	}
+	return s.opClient(c), nil
+}
+
+func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
+	if _, ok := s.dir.authenticateClient(id, secret); !ok {
+		return errors.New("unknown client or wrong secret")
+	}
+	return nil
+}
+
+func (s *storage) ClientCredentials(_ context.Context, id, secret string) (op.Client, error) {
+	c, ok := s.dir.authenticateClient(id, secret)
+	if !ok {
+		return nil, errors.New("unknown client or wrong secret")
+	}
+	return s.opClient(c), nil
+}
+
+func (s *storage) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
+	s.logger.Info("identity: issuing a token", "grant_type", grantClientCredentials, "client_id", id, "sub", id)
+	return &tokenRequest{
+		subject:  id,
+		clientID: id,
+		audience: []string{s.audience},
+		scopes:   grantScopes(scopes),
+	}, nil
+}
+
+// ---- keys ----
+
+func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
+
+func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+func (s *storage) KeySet(context.Context) ([]op.Key, error) {
+	return []op.Key{publicKey{s.key}}, nil
+}
+
+// GetKeyByIDAndClientID: no client authenticates with a key of its own
+// (private_key_jwt and the JWT bearer grant are not offered).
+func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("no client keys")
+}
+
+func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("the JWT bearer grant is not offered")
+}
+
+func (s *storage) Health(context.Context) error { return nil }
