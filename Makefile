@@ -31,26 +31,39 @@ QUERY_GRPC_ADDR   ?= 127.0.0.1:8083
 QUERY_HTTP_ADDR   ?= 127.0.0.1:8082
 # The read model: the embedded SQLite file, or a mongodb:// URI for MongoDB.
 READMODEL_URL     ?= sqlite:$(DATA)/readmodel.db
+# Identity: the development OpenID provider (devstack/cmd/identity) issues the
+# tokens both services verify. Point OIDC_* at the lender's issuer instead.
+IDENTITY_ADDR     ?= 127.0.0.1:8090
+OIDC_ISSUER_URL   ?= http://$(IDENTITY_ADDR)
+OIDC_AUDIENCE     ?= loans-api
+OIDC_ROLES_CLAIM  ?= roles
+# Browser frontends allowed to call the REST gateways (a frontend's usual development origins).
+CORS_ALLOWED_ORIGINS ?= http://localhost:5173,http://127.0.0.1:5173
+# What both API services are given under `make run`.
+API_ENV = OIDC_ISSUER_URL='$(OIDC_ISSUER_URL)' OIDC_AUDIENCE='$(OIDC_AUDIENCE)' OIDC_ROLES_CLAIM='$(OIDC_ROLES_CLAIM)' \
+          CORS_ALLOWED_ORIGINS='$(CORS_ALLOWED_ORIGINS)' 
 
-## run: start the event store, command service, projector and query service as separate processes (Ctrl-C stops them all)
+## run: start the event store, identity provider, command service, projector and query service as separate processes (Ctrl-C stops them all)
 run: build
-	@mkdir -p $(DATA)/eventstore
+	@mkdir -p $(DATA)/eventstore $(DATA)/identity
 	@echo "event store      esdb://$(EVENTSTORE_ADDR)?tls=false   (data in $(DATA)/eventstore)"
+	@echo "identity (DEV)   $(OIDC_ISSUER_URL)   users ada, bo, lena, max, omar, ana (password = user name)"
 	@echo "command service  gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
 	@echo "query service    gRPC $(QUERY_GRPC_ADDR), REST http://$(QUERY_HTTP_ADDR)/v1/loan-applications"
 	@echo "read model       $(READMODEL_URL)"
 	@trap 'kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(BIN)/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore & \
-	$(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
+	$(BIN)/identity -addr $(IDENTITY_ADDR) -issuer $(OIDC_ISSUER_URL) -audience $(OIDC_AUDIENCE) -data $(DATA)/identity & \
+	$(API_ENV) $(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
 		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
 	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' & \
-	$(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
+	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
 	wait -n
 
 ## build: build the binaries into .bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/docstore ./command-service/cmd/command-service \
+	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/identity ./devstack/cmd/docstore ./command-service/cmd/command-service \
 		./projector-service/cmd/projector-service ./query-service/cmd/query-service
 
 ## test: lint, then every module's tests with the race detector
