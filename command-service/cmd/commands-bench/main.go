@@ -1,8 +1,15 @@
 // Command commands-bench measures the command service: RequestLoan then
 // SubmitLoanRequest for new applications from many concurrent gRPC clients,
-// through the whole write side (gRPC, use cases, event store, process
-// managers issuing the reviews), beside the event store's raw append rate
-// measured in the same run on the same store.
+// through the whole write side (gRPC, authentication, use cases, event
+// store, process managers issuing the reviews), beside the event store's raw
+// append rate measured in the same run on the same store.
+//
+// The commands run three ways, interleaved run by run on three services
+// sharing the store, so that the cost of authentication is a ratio measured
+// in one run: without verification (every call trusted as one applicant),
+// verifying RS256 access tokens as deployed (the verified-token cache on:
+// each client's token is checked once, then recognised), and verifying the
+// signature on every call (cache off: the cost when tokens change often).
 //
 //	go run ./command-service/cmd/commands-bench [-clients 64] [-duration 5s] [-runs 3]
 package main
@@ -26,10 +33,13 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/loanflow/loans/command-service/internal/service"
 	"github.com/loanflow/loans/devstack/eventstore"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/auth/authtest"
 )
 
 func main() {
@@ -78,16 +88,39 @@ func run() error {
 	connString := eventstore.ConnectionString(lis.Addr(), false)
 
 	ctx := context.Background()
-	svc, err := service.Start(ctx, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", EventStore: connString,
-		Logger: quiet, ProcessManagers: true})
+	// A local issuer signing RS256 tokens, as most issuers do; its keys are
+	// fetched over loopback HTTP like a real issuer's.
+	issuer := authtest.New()
+	defer issuer.Close()
+	issuer.UseKey(authtest.NewRSAKey("bench-rs256"))
+	cached, err := auth.NewVerifier(auth.Config{IssuerURL: issuer.URL, Audience: authtest.Audience})
 	if err != nil {
 		return err
 	}
-	defer svc.Shutdown(context.Background())
+	uncached, err := auth.NewVerifier(auth.Config{IssuerURL: issuer.URL, Audience: authtest.Audience, CacheSize: -1})
+	if err != nil {
+		return err
+	}
+	modes := []mode{
+		{name: "no authentication", authenticator: trustEveryone{}},
+		{name: "tokens verified (cache on)", authenticator: cached},
+		{name: "tokens verified (cache off)", authenticator: uncached},
+	}
+	for i := range modes {
+		// One set of process managers reviews every submission, whichever
+		// service took it, so that each mode carries the same load.
+		svc, err := service.Start(ctx, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", EventStore: connString,
+			Logger: quiet, ProcessManagers: i == 0, Authenticator: modes[i].authenticator})
+		if err != nil {
+			return err
+		}
+		defer svc.Shutdown(context.Background())
+		modes[i].addr = svc.GRPCAddr()
+	}
 
 	fmt.Printf("commands-bench: the write side end to end beside the raw event store\n")
 	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Printf("settings  %d clients, %d runs of %s, store on disk in %s (fsync on), process managers running\n\n", cfg.clients, cfg.runs, cfg.duration, dir)
+	fmt.Printf("settings  %d clients, %d runs of %s, store on disk in %s (fsync on), process managers running, RS256 tokens\n\n", cfg.clients, cfg.runs, cfg.duration, dir)
 
 	raw, err := rawAppends(ctx, connString, cfg)
 	if err != nil {
@@ -103,19 +136,43 @@ func run() error {
 		}
 		defer f.Close()
 	}
-	cmds, err := commands(ctx, svc.GRPCAddr(), cfg)
+	err = commands(ctx, issuer, modes, cfg)
 	pprof.StopCPUProfile()
 	if err != nil {
 		return err
 	}
+	none, cmds, everyCall := modes[0].series, modes[1].series, modes[2].series
 
 	fmt.Printf("\nSUMMARY (median of %d runs, min-max)\n", cfg.runs)
 	fmt.Printf("  raw appends (official client, %d writers, 1 event each)  %8.0f events/s  (%.0f-%.0f)\n", cfg.clients, median(raw.rate), slices.Min(raw.rate), slices.Max(raw.rate))
-	fmt.Printf("  commands (RequestLoan + SubmitLoanRequest, %d clients)   %8.0f commands/s (%.0f-%.0f)  %s\n", cfg.clients, median(cmds.rate), slices.Min(cmds.rate), slices.Max(cmds.rate), verdict(median(cmds.rate) >= 3000, "target >= 3,000"))
+	for _, m := range modes {
+		fmt.Printf("  commands, %-28s %8.0f commands/s (%.0f-%.0f)  p50 %.2f ms  p99 %.2f ms\n", m.name, median(m.series.rate),
+			slices.Min(m.series.rate), slices.Max(m.series.rate), median(m.series.p50), median(m.series.p99))
+	}
+	fmt.Printf("  commands as deployed (RequestLoan + SubmitLoanRequest)  %8.0f commands/s  %s\n", median(cmds.rate), verdict(median(cmds.rate) >= 3000, "target >= 3,000"))
 	fmt.Printf("  command latency p50 %.2f ms, p99 %.2f ms (medians)                           %s\n", median(cmds.p50), median(cmds.p99), verdict(median(cmds.p99) <= 25, "target p99 <= 25 ms"))
 	ratio := median(cmds.rate) / median(raw.rate)
 	fmt.Printf("  commands / raw appends  %.2f                                                 %s\n", ratio, verdict(ratio >= 0.5, "target >= 0.50"))
+	cost := 1 - median(cmds.rate)/median(none.rate)
+	fmt.Printf("  cost of token verification (cache on)   %5.1f %% of the rate, p99 %+.2f ms    %s\n", 100*cost, median(cmds.p99)-median(none.p99), verdict(cost <= 0.10, "target <= 10 %"))
+	fmt.Printf("  cost of token verification (cache off)  %5.1f %% of the rate, p99 %+.2f ms\n", 100*(1-median(everyCall.rate)/median(none.rate)), median(everyCall.p99)-median(none.p99))
 	return nil
+}
+
+// mode is one way of authenticating the commands, on its own service.
+type mode struct {
+	name          string
+	authenticator auth.Authenticator
+	addr          string
+	series        series
+}
+
+// trustEveryone stands for no authentication: every call is one applicant.
+// It exists only here, in-process: the services have no such setting.
+type trustEveryone struct{}
+
+func (trustEveryone) Authenticate(context.Context, string) (auth.Principal, error) {
+	return auth.NewPrincipal("bench", "bench", auth.RoleApplicant), nil
 }
 
 func verdict(ok bool, target string) string {
@@ -200,32 +257,56 @@ func rawAppends(ctx context.Context, connString string, cfg config) (series, err
 	return s, nil
 }
 
-func commands(ctx context.Context, addr string, cfg config) (series, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return series{}, err
+// commands runs the modes' command runs interleaved (run 1 of each mode,
+// then run 2, …, each round starting with another mode), after a warm-up
+// round that is not counted, so that drift of the machine, growth of the
+// store and the process managers' backlog weigh on every mode alike. Each
+// client has its own access token.
+func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg config) error {
+	tokens := make([]string, cfg.clients)
+	for w := range tokens {
+		tokens[w] = issuer.Mint(fmt.Sprintf("applicant-%d", w), auth.RoleApplicant)
 	}
-	defer conn.Close()
-	c := loansv1.NewLoanCommandServiceClient(conn)
-	var s series
-	for r := range cfg.runs {
-		n, elapsed, lat, err := closedLoop(cfg.clients, cfg.duration, func(int) (int, error) {
-			id := uuid.NewString()
-			if _, err := c.RequestLoan(ctx, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
-				return 0, fmt.Errorf("RequestLoan: %w", err)
-			}
-			if _, err := c.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
-				return 0, fmt.Errorf("SubmitLoanRequest: %w", err)
-			}
-			return 2, nil
-		})
+	clients := make([]loansv1.LoanCommandServiceClient, len(modes))
+	for i, m := range modes {
+		conn, err := grpc.NewClient(m.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return s, err
+			return err
 		}
-		s.add(n, elapsed, lat)
-		fmt.Printf("commands        run %d/%d: %7.0f commands/s p50 %.2f ms  p99 %.2f ms\n", r+1, cfg.runs, s.rate[r], s.p50[r], s.p99[r])
+		defer conn.Close()
+		clients[i] = loansv1.NewLoanCommandServiceClient(conn)
 	}
-	return s, nil
+	for r := -1; r < cfg.runs; r++ {
+		for k := range modes {
+			i := (max(r, 0) + k) % len(modes)
+			m, c := &modes[i], clients[i]
+			d := cfg.duration
+			if r < 0 {
+				d = min(d, time.Second) // warm-up
+			}
+			n, elapsed, lat, err := closedLoop(cfg.clients, d, func(w int) (int, error) {
+				ctx := metadata.AppendToOutgoingContext(ctx, auth.HeaderAuthorization, "Bearer "+tokens[w])
+				id := uuid.NewString()
+				if _, err := c.RequestLoan(ctx, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
+					return 0, fmt.Errorf("%s: RequestLoan: %w", m.name, err)
+				}
+				if _, err := c.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
+					return 0, fmt.Errorf("%s: SubmitLoanRequest: %w", m.name, err)
+				}
+				return 2, nil
+			})
+			if err != nil {
+				return err
+			}
+			if r < 0 {
+				continue
+			}
+			m.series.add(n, elapsed, lat)
+			fmt.Printf("commands        run %d/%d: %7.0f commands/s p50 %.2f ms  p99 %.2f ms  (%s)\n", r+1, cfg.runs,
+				m.series.rate[r], m.series.p50[r], m.series.p99[r], m.name)
+		}
+	}
+	return nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
