@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,8 @@ var envVars = map[string]string{
 	"in-memory":        "IDENTITY_IN_MEMORY",
 	"token-ttl":        "IDENTITY_TOKEN_TTL",
 	"shutdown-timeout": "IDENTITY_SHUTDOWN_TIMEOUT",
+	"tls-cert":         "IDENTITY_TLS_CERT_FILE",
+	"tls-key":          "IDENTITY_TLS_KEY_FILE",
 	"log-level":        "LOG_LEVEL",
 }
 
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	tokenTTL := fs.Duration("token-ttl", identity.DefaultTokenTTL, "lifetime of access and ID tokens (IDENTITY_TOKEN_TTL)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may run on SIGTERM (IDENTITY_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (LOG_LEVEL); logs are JSON on stderr")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate to serve HTTPS, with -tls-key (IDENTITY_TLS_CERT_FILE); the issuer is then https://<addr>")
+	tlsKey := fs.String("tls-key", "", "PEM private key of -tls-cert (IDENTITY_TLS_KEY_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +87,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger.With("component", "zitadel-op")) // zitadel's op logs only there
 
-	cfg := identity.Config{Issuer: defaultIssuer(*issuer, *addr), Audience: *audience, TokenTTL: *tokenTTL, Logger: logger}
+	var tlsConfig *tls.Config
+	switch {
+	case (*tlsCert == "") != (*tlsKey == ""):
+		return errors.New("-tls-cert and -tls-key go together")
+	case *tlsCert != "":
+		pair, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert %s, -tls-key %s: %w", *tlsCert, *tlsKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	cfg := identity.Config{Issuer: defaultIssuer(*issuer, *addr, tlsConfig != nil), Audience: *audience, TokenTTL: *tokenTTL, Logger: logger}
+	if tlsConfig != nil && cfg.Issuer == "" {
+		return errors.New("with -tls-cert, give -issuer (https://host:port as clients reach it) or an -addr with host and port")
+	}
 	if !*inMemory {
 		cfg.DataDir = *dir
 	}
@@ -102,6 +121,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			logger.Warn("identity: listening beyond loopback: anyone who reaches this address can get tokens for the development users",
 				"addr", lis.Addr().String())
 		}
+	}
+	if tlsConfig != nil {
+		lis = tls.NewListener(lis, tlsConfig)
 	}
 	srv, err := identity.Start(lis, cfg)
 	if err != nil {
@@ -124,10 +146,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// defaultIssuer is the issuer when -issuer is not given: http://<addr>, or
-// empty (Start then takes the listener's address) when addr has no host or
-// port 0.
-func defaultIssuer(issuer, addr string) string {
+// defaultIssuer is the issuer when -issuer is not given: http://<addr>
+// (https with TLS), or empty (Start then takes the listener's address) when
+// addr has no host or port 0.
+func defaultIssuer(issuer, addr string, https bool) string {
 	if issuer != "" {
 		return issuer
 	}
@@ -137,6 +159,9 @@ func defaultIssuer(issuer, addr string) string {
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return ""
+	}
+	if https {
+		return "https://" + addr
 	}
 	return "http://" + addr
 }

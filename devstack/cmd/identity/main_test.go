@@ -3,8 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,16 +156,99 @@ func TestRun_Refuses(t *testing.T) {
 }
 
 func TestDefaultIssuer(t *testing.T) {
-	for _, tc := range []struct{ issuer, addr, want string }{
-		{"", "127.0.0.1:8090", "http://127.0.0.1:8090"},
-		{"", "localhost:8090", "http://localhost:8090"},
-		{"https://id.example", "127.0.0.1:8090", "https://id.example"},
-		{"", "127.0.0.1:0", ""}, // taken from the listener
-		{"", ":8090", ""},
-		{"", "0.0.0.0:8090", ""},
+	for _, tc := range []struct {
+		issuer, addr string
+		https        bool
+		want         string
+	}{
+		{"", "127.0.0.1:8090", false, "http://127.0.0.1:8090"},
+		{"", "localhost:8090", false, "http://localhost:8090"},
+		{"", "127.0.0.1:8090", true, "https://127.0.0.1:8090"},
+		{"https://id.example", "127.0.0.1:8090", false, "https://id.example"},
+		{"", "127.0.0.1:0", false, ""}, // taken from the listener
+		{"", ":8090", false, ""},
+		{"", "0.0.0.0:8090", false, ""},
 	} {
-		if got := defaultIssuer(tc.issuer, tc.addr); got != tc.want {
-			t.Errorf("defaultIssuer(%q, %q) = %q, want %q", tc.issuer, tc.addr, got, tc.want)
+		if got := defaultIssuer(tc.issuer, tc.addr, tc.https); got != tc.want {
+			t.Errorf("defaultIssuer(%q, %q, https %v) = %q, want %q", tc.issuer, tc.addr, tc.https, got, tc.want)
 		}
 	}
+}
+
+// With -tls-cert and -tls-key the provider serves HTTPS only.
+func TestRun_TLS(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t)
+	t.Run("a certificate needs its key", func(t *testing.T) {
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-in-memory", "-tls-cert", certFile}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-tls-cert and -tls-key go together") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("on port 0 the issuer must be given", func(t *testing.T) {
+		err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-in-memory", "-tls-cert", certFile, "-tls-key", keyFile}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "give -issuer") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("serves discovery over HTTPS", func(t *testing.T) {
+		r := runCommand(t, "-addr", "127.0.0.1:0", "-in-memory", "-tls-cert", certFile, "-tls-key", keyFile, "-issuer", "https://id.loans.test")
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := client.Get("https://" + r.addr + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Issuer string `json:"issuer"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil || doc.Issuer != "https://id.loans.test" {
+			t.Fatalf("discovery over TLS: %+v, %v", doc, err)
+		}
+		if plain, err := http.Get("http://" + r.addr + "/.well-known/openid-configuration"); err == nil {
+			plain.Body.Close()
+			if plain.StatusCode == http.StatusOK {
+				t.Fatal("a plain-text request was answered")
+			}
+		}
+	})
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key into a
+// temporary folder, and returns a pool trusting it.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "identity test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
