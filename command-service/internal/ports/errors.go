@@ -45,7 +45,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		if access.Unauthenticated {
 			return refusal(codes.Unauthenticated, access.Reason, access.Message)
 		}
-		return refusal(codes.PermissionDenied, access.Reason, access.Message)
+		return apiserver.Refusal(codes.PermissionDenied, access.Reason, access.Message, access.Metadata)
 	case errors.Is(err, command.ErrCommandIDReused):
 		return refusal(codes.FailedPrecondition, ReasonCommandIDReused, err.Error()+": send a new command_id for a new command")
 	case errors.As(err, &derr):

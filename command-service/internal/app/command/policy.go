@@ -75,6 +75,9 @@ var policy = []grant{
 type AccessError struct {
 	Reason  string
 	Message string
+	// Metadata goes into the refusal's ErrorInfo (the command, the roles
+	// that would allow it), for clients to show.
+	Metadata map[string]string
 	// Unauthenticated: the call carried no principal at all.
 	Unauthenticated bool
 }
@@ -114,8 +117,10 @@ func grantsFor(p auth.Principal, action Action) ([]grant, error) {
 			roles = append(roles, string(g.Role))
 		}
 		slices.Sort(roles)
+		roles = slices.Compact(roles)
 		return nil, &AccessError{Reason: ReasonRoleRequired,
-			Message: fmt.Sprintf("%s needs the role %s", action, strings.Join(slices.Compact(roles), " or "))}
+			Message:  fmt.Sprintf("%s needs the role %s", action, strings.Join(roles, " or ")),
+			Metadata: map[string]string{"command": string(action), "roles": strings.Join(roles, ",")}}
 	}
 	return held, nil
 }

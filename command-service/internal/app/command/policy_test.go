@@ -112,6 +112,10 @@ func TestPolicy(t *testing.T) {
 		if err == nil || err.Error() != "ROLE_REQUIRED: ApproveLoan needs the role loan_officer" {
 			t.Fatalf("got %v", err)
 		}
+		var access *AccessError
+		if !errors.As(err, &access) || access.Metadata["roles"] != "loan_officer" || access.Metadata["command"] != "ApproveLoan" {
+			t.Fatalf("metadata %v; want the command and the roles", access.Metadata)
+		}
 	})
 }
 
