@@ -107,6 +107,9 @@ func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, action Act
 				state = state.Apply(e.Event)
 			}
 		}
+		// The owner is the application's applicant, except for the request
+		// that creates it: that names its applicant itself, whom the policy
+		// holds to be the caller.
 		owner := state.Applicant()
 		if r, ok := cmd.(domain.RequestLoan); ok {
 			owner = r.Applicant
