@@ -35,6 +35,9 @@ type streamsService struct {
 
 func (s *streamsService) Append(stream streams.Streams_AppendServer) error {
 	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "an append must start with a message carrying its options")
+	}
 	if err != nil {
 		return err
 	}
