@@ -1,7 +1,10 @@
 // Package apiserver serves one gRPC API and its REST gateway, the same way
 // for every service:
 //
-//   - health checking and reflection;
+//   - health: the gRPC health service (grpc.health.v1) and, on the REST
+//     listener, GET /healthz (liveness) and /readyz (readiness), both
+//     following Config.Readiness, without a token;
+//   - reflection;
 //   - a size limit: gRPC messages over MaxRecvMsgSize are refused
 //     (ResourceExhausted), REST bodies over MaxBodyBytes answer 413
 //     (REQUEST_TOO_LARGE) before anything reaches the service;
@@ -35,10 +38,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/loanflow/loans/platform/health"
 )
 
 // MaxRecvMsgSize is the largest request a server takes (commands and
@@ -72,7 +76,7 @@ type Config struct {
 	// serve TLS.
 	TLSCertFile, TLSKeyFile string
 	// Service is the gRPC service (its ServiceDesc and implementation):
-	// health reports it SERVING once the server listens.
+	// health reports it, and "", as Readiness says once the server listens.
 	Service *grpc.ServiceDesc
 	Impl    any
 	// RegisterGateway registers the service's REST routes on mux, calling the
@@ -86,6 +90,11 @@ type Config struct {
 	// authentication of platform/auth, say.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+	// Readiness is what the gRPC health service and GET /readyz report:
+	// SERVING and 200 while it is ready, NOT_SERVING and 503 otherwise, from
+	// the same source at every moment. Shutdown starts by calling its
+	// Shutdown. Nil: ready from Start until Shutdown.
+	Readiness *health.Readiness
 }
 
 // Server is one API being served.
@@ -93,12 +102,15 @@ type Server struct {
 	name    string
 	logger  *slog.Logger
 	grpc    *grpc.Server
-	health  *health.Server
+	health  *healthService
+	ready   *health.Readiness
 	http    *http.Server
 	gwConn  *grpc.ClientConn
 	grpcLis net.Listener
 	httpLis net.Listener
 	wg      sync.WaitGroup
+	// stopOnce lets Shutdown be called again.
+	stopOnce sync.Once
 }
 
 // Start binds both ports and serves until Shutdown.
@@ -107,7 +119,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{name: cfg.Name, logger: cfg.Logger}
+	s := &Server{name: cfg.Name, logger: cfg.Logger, ready: cfg.Readiness}
+	if s.ready == nil {
+		if s.ready, err = health.Start(health.Config{Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverPanics, boundDeadline(cfg.DefaultDeadline, cfg.MaxDeadline), s.logCalls},
@@ -135,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	s.grpc.RegisterService(cfg.Service, cfg.Impl)
-	s.health = health.NewServer()
+	s.health = &healthService{ready: s.ready, names: map[string]bool{"": true, cfg.Service.ServiceName: true}, stopping: make(chan struct{})}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
@@ -152,7 +169,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS}
+	// The probes are answered before the gateway, so they need no token,
+	// no CORS and no call through gRPC.
+	s.http = &http.Server{Handler: s.ready.Handler(handler), ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS}
 
 	s.wg.Add(2)
 	go func() {
@@ -171,8 +190,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.logger.Error(s.name+": HTTP server stopped", "error", err)
 		}
 	}()
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(cfg.Service.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
 }
 
@@ -208,11 +225,13 @@ func withDefaults(cfg Config) (Config, error) {
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
-// Shutdown reports NOT_SERVING, stops taking calls and lets calls in flight
-// finish until ctx ends; then it cuts them off (their contexts are
-// cancelled). It returns once both servers have stopped.
+// Shutdown reports not ready (Config.Readiness's Shutdown: NOT_SERVING;
+// health Watch streams are sent it and end), stops taking calls and lets
+// calls in flight finish until ctx ends; then it cuts them off (their
+// contexts are cancelled). It returns once both servers have stopped.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.health.Shutdown()
+	s.ready.Shutdown()
+	s.stopOnce.Do(func() { close(s.health.stopping) })
 	httpErr := s.http.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

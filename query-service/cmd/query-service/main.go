@@ -9,7 +9,9 @@
 // Every call but health and reflection needs an OpenID Connect access token
 // from that issuer, meant for that audience ("authorization: Bearer
 // <token>"); the token's roles (-oidc-roles-claim) decide what the caller
-// may read (the policy in internal/app/query). Without an issuer and an
+// may read (the policy in internal/app/query). The probes need none: gRPC
+// health, and GET /healthz (alive) and /readyz (200 while the read model
+// answers, else 503) on the REST port. Without an issuer and an
 // audience the service does not start. Every flag may also come from the
 // environment variable in its usage text.
 package main

@@ -39,6 +39,10 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		if !ok {
 			code = codes.InvalidArgument
 		}
+		if qerr.Cause != nil {
+			// An outage is an answer too, but operators need its cause.
+			logger.Warn("query: the read model failed", "reason", string(qerr.Reason), "error", qerr.Cause)
+		}
 		return apiserver.Refusal(code, string(qerr.Reason), qerr.Message, qerr.Metadata)
 	case errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled):
 		return status.Error(codes.Canceled, "the call was cancelled")

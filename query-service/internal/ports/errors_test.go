@@ -27,6 +27,7 @@ func TestToStatus(t *testing.T) {
 		{query.KindInvalidArgument, query.ReasonLoanApplicationUUIDInvalid, codes.InvalidArgument, http.StatusBadRequest},
 		{query.KindNotFound, query.ReasonLoanApplicationNotFound, codes.NotFound, http.StatusNotFound},
 		{query.KindUnavailable, query.ReasonReadModelBehind, codes.Unavailable, http.StatusServiceUnavailable},
+		{query.KindUnavailable, query.ReasonReadModelUnavailable, codes.Unavailable, http.StatusServiceUnavailable},
 		{query.KindUnauthenticated, query.ReasonPrincipalMissing, codes.Unauthenticated, http.StatusUnauthorized},
 		{query.KindPermissionDenied, query.ReasonRoleRequired, codes.PermissionDenied, http.StatusForbidden},
 		{query.KindPermissionDenied, query.ReasonApplicantFilterNotAllowed, codes.PermissionDenied, http.StatusForbidden},

@@ -271,7 +271,13 @@ func (e *env) get(t *testing.T, path string, headers ...string) restReply {
 // getAs is get with this bearer token (none when empty).
 func (e *env) getAs(t *testing.T, token, path string, headers ...string) restReply {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+e.svc.HTTPAddr()+path, nil)
+	return getFrom(t, e.svc.HTTPAddr(), token, path, headers...)
+}
+
+// getFrom is getAs on the REST gateway at addr.
+func getFrom(t *testing.T, addr, token, path string, headers ...string) restReply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/auth/authtest"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/service"
@@ -51,7 +52,8 @@ func TestService_HealthAndReflection(t *testing.T) {
 	_ = stream.CloseSend()
 }
 
-// waitingReader tells when a call starts waiting for a consistency token.
+// waitingReader tells when a call starts waiting for a consistency token
+// (a caller's read of the position, not the readiness check's).
 type waitingReader struct {
 	readmodel.Reader
 	once    sync.Once
@@ -59,7 +61,9 @@ type waitingReader struct {
 }
 
 func (r *waitingReader) Position(ctx context.Context) (uint64, error) {
-	r.once.Do(func() { close(r.waiting) })
+	if _, caller := auth.FromContext(ctx); caller {
+		r.once.Do(func() { close(r.waiting) })
+	}
 	return r.Reader.Position(ctx)
 }
 
@@ -162,19 +166,35 @@ func (r failingReader) Get(context.Context, string) (readmodel.Application, erro
 	return readmodel.Application{}, errors.New("disk on fire at /var/secret/path")
 }
 
-func TestService_InternalErrors(t *testing.T) {
+// TestService_StoreErrors: a read the store fails is an outage, which a
+// client retries; a panic is a bug. Neither answer tells the cause's
+// details, and the server lives on.
+func TestService_StoreErrors(t *testing.T) {
 	e := newEnv(t)
-	for name, reader := range map[string]readmodel.Reader{"Error": failingReader{Reader: e.store}, "Panic": failingReader{Reader: e.store, panics: true}} {
+	for name, tc := range map[string]struct {
+		reader  readmodel.Reader
+		code    codes.Code
+		message string
+	}{
+		"ErrorIsUnavailable": {failingReader{Reader: e.store}, codes.Unavailable, "the read model cannot be reached at the moment; retry later"},
+		"PanicIsInternal":    {failingReader{Reader: e.store, panics: true}, codes.Internal, "internal error"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			svc := start(t, e.config(t, reader))
+			svc := start(t, e.config(t, tc.reader))
 			client := loansv1.NewLoanQueryServiceClient(dial(t, svc.GRPCAddr(), e.token))
 			_, err := client.GetLoanApplication(ctx(t), &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: uuidOf(1)})
-			if st, _ := status.FromError(err); st.Code() != codes.Internal || st.Message() != "internal error" {
-				t.Fatalf("got %v; want Internal without the cause's details", err)
+			if st, _ := status.FromError(err); st.Code() != tc.code || st.Message() != tc.message {
+				t.Fatalf("got %v; want %s %q", err, tc.code, tc.message)
 			}
-			// The server lives on.
+			if tc.code == codes.Unavailable {
+				refused(t, err, codes.Unavailable, "READ_MODEL_UNAVAILABLE")
+			}
+			// The server lives on, ready: its read model answers.
 			if _, err := client.ListLoanApplications(ctx(t), &loansv1.ListLoanApplicationsRequest{}); err != nil {
 				t.Fatal(err)
+			}
+			if got := healthOf(t, dial(t, svc.GRPCAddr(), ""), ""); got != healthpb.HealthCheckResponse_SERVING {
+				t.Errorf("health %v; want SERVING", got)
 			}
 		})
 	}

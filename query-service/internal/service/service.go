@@ -1,7 +1,8 @@
 // Package service wires the query service: read model, use cases, gRPC
 // server and REST gateway, with every call but health and reflection
 // authenticated (platform/auth) before the use cases decide what the caller
-// may see (query's policy.go).
+// may see (query's policy.go). The service is ready (gRPC health SERVING,
+// GET /readyz 200) while its read model answers: the check "readmodel".
 package service
 
 import (
@@ -15,6 +16,7 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/app/query"
 	"github.com/loanflow/loans/query-service/internal/ports"
@@ -41,6 +43,9 @@ type Config struct {
 	DefaultDeadline time.Duration
 	// Queries tunes the use cases (clock, polling of consistency tokens).
 	Queries query.Config
+	// Health tunes the readiness check of the read model (how often, how
+	// long it may take); its Logger defaults to Logger.
+	Health health.Config
 	// Edge holds the API's edge settings (TLS, CORS, deadline cap); its
 	// other fields are set here.
 	Edge apiserver.Config
@@ -71,16 +76,27 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	api.Logger = cfg.Logger
 	api.DefaultDeadline = cfg.DefaultDeadline
 	api.Service = &loansv1.LoanQueryService_ServiceDesc
-	api.Impl = ports.NewQueryServer(query.New(cfg.ReadModel, cfg.Queries), cfg.Logger)
+	queries := query.New(cfg.ReadModel, cfg.Queries)
+	api.Impl = ports.NewQueryServer(queries, cfg.Logger)
 	api.RegisterGateway = loansv1.RegisterLoanQueryServiceHandler
 	// The gateway calls through the gRPC server, so REST calls are
 	// authenticated here too (the gateway passes Authorization on).
 	api.UnaryInterceptors = []grpc.UnaryServerInterceptor{auth.UnaryServerInterceptor(cfg.Authenticator)}
 	api.StreamInterceptors = []grpc.StreamServerInterceptor{auth.StreamServerInterceptor(cfg.Authenticator)}
-	srv, err := apiserver.Start(ctx, api)
+	if cfg.Health.Logger == nil {
+		cfg.Health.Logger = cfg.Logger
+	}
+	readiness, err := health.Start(cfg.Health, health.Check{Name: "readmodel", Func: queries.CheckReadModel})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Logger.Info("query service: serving", "grpc", srv.GRPCAddr(), "http", srv.HTTPAddr(), "default_deadline", cfg.DefaultDeadline.String())
+	api.Readiness = readiness
+	srv, err := apiserver.Start(ctx, api)
+	if err != nil {
+		readiness.Shutdown()
+		return nil, err
+	}
+	cfg.Logger.Info("query service: serving", "grpc", srv.GRPCAddr(), "http", srv.HTTPAddr(), "default_deadline", cfg.DefaultDeadline.String(),
+		"ready", readiness.Ready())
 	return &Service{Server: srv}, nil
 }

@@ -90,13 +90,14 @@ func TestQueries_ConsistencyToken(t *testing.T) {
 			t.Fatalf("error %v; want context.Canceled", err)
 		}
 	})
-	t.Run("PositionUnreadable", func(t *testing.T) {
+	t.Run("PositionUnreadableIsAnOutage", func(t *testing.T) {
 		q, reader := newQueries(50)
-		reader.positionErr = errors.New("disk on fire")
+		disk := errors.New("disk on fire")
+		reader.positionErr = disk
 		err := get(t.Context(), q, 80)
-		var qerr *query.Error
-		if err == nil || errors.As(err, &qerr) {
-			t.Fatalf("error %v; want the store's error, not a refusal", err)
+		refusedWith(t, err, query.KindUnavailable, query.ReasonReadModelUnavailable)
+		if !errors.Is(err, disk) {
+			t.Errorf("error %v does not keep the store's error for the logs", err)
 		}
 	})
 }

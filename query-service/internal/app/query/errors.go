@@ -12,7 +12,8 @@ const (
 	KindInvalidArgument Kind = iota + 1
 	// KindNotFound: what the query asks for does not exist (yet).
 	KindNotFound
-	// KindUnavailable: the read model could not answer in time; retry.
+	// KindUnavailable: the read model could not answer (unreachable, or
+	// not caught up in time); retry.
 	KindUnavailable
 	// KindUnauthenticated: the query came with no verified caller at all.
 	KindUnauthenticated
@@ -41,6 +42,7 @@ const (
 	ReasonDayRangeInvalid            Reason = "DAY_RANGE_INVALID"
 	ReasonDayRangeTooLong            Reason = "DAY_RANGE_TOO_LONG"
 	ReasonReadModelBehind            Reason = "READ_MODEL_BEHIND"
+	ReasonReadModelUnavailable       Reason = "READ_MODEL_UNAVAILABLE"
 	ReasonPrincipalMissing           Reason = "PRINCIPAL_MISSING"
 	ReasonRoleRequired               Reason = "ROLE_REQUIRED"
 	ReasonApplicantFilterNotAllowed  Reason = "APPLICANT_FILTER_NOT_ALLOWED"
@@ -53,6 +55,9 @@ type Error struct {
 	Reason   Reason
 	Message  string
 	Metadata map[string]string
+	// Cause is the store's own error behind an outage, for the logs: it
+	// never reaches the client (it may name hosts and paths).
+	Cause error
 }
 
 // Error reads "REASON: message".
@@ -62,6 +67,9 @@ func (e *Error) Error() string {
 	}
 	return string(e.Reason) + ": " + e.Message
 }
+
+// Unwrap is the cause, if any.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func invalid(reason Reason, message string) *Error {
 	return &Error{Kind: KindInvalidArgument, Reason: reason, Message: message}

@@ -4,10 +4,12 @@
 // all of them, analysts the statistics and lists without who applied, ops
 // everything. It then reads the read model through readmodel.Reader, after
 // waiting, when the caller asks, until the read model has caught up with a
-// consistency token (consistency.go).
+// consistency token (consistency.go). A read model out of reach is an
+// outage the caller may retry, READ_MODEL_UNAVAILABLE (outage.go).
 package query
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,7 +19,12 @@ import (
 
 // Queries answers the read side's questions.
 type Queries struct {
-	reader          readmodel.Reader
+	// reader is store behind the outage gate (outage.go): what the queries
+	// read through.
+	reader readmodel.Reader
+	store  readmodel.Reader
+	// unreachable is set while CheckReadModel fails.
+	unreachable     atomic.Bool
 	now             func() time.Time
 	pollInterval    time.Duration
 	maxPollInterval time.Duration
@@ -36,7 +43,8 @@ type Config struct {
 
 // New returns the queries on a read model.
 func New(reader readmodel.Reader, cfg Config) *Queries {
-	q := &Queries{reader: reader, now: cfg.Now, pollInterval: cfg.PollInterval, maxPollInterval: cfg.MaxPollInterval}
+	q := &Queries{store: reader, now: cfg.Now, pollInterval: cfg.PollInterval, maxPollInterval: cfg.MaxPollInterval}
+	q.reader = guarded{q}
 	if q.now == nil {
 		q.now = time.Now
 	}
