@@ -2,14 +2,19 @@
 // runs the process managers, on EventStoreDB (or the embedded store).
 //
 //	command-service -grpc-addr 127.0.0.1:8081 -http-addr 127.0.0.1:8080 -eventstore 'esdb://127.0.0.1:2113?tls=false'
+//	command-service parked [-manager NAME]          # the process managers' parked events, JSON lines
+//	command-service replay-parked [-manager NAME]   # handle them again; exit status 3 if some still fail
 //
 // Every flag may also come from the environment variable in its usage text.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,34 +29,59 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "command-service:", err)
-		os.Exit(1)
+	err := run(os.Args[1:], os.Stdout)
+	if err == nil {
+		return
 	}
+	fmt.Fprintln(os.Stderr, "command-service:", err)
+	if errors.Is(err, errStillParked) {
+		os.Exit(3)
+	}
+	os.Exit(1)
+}
+
+// errStillParked: replay-parked left some events parked (exit status 3).
+var errStillParked = errors.New("some parked events still fail")
+
+// run serves, or runs the subcommand args name. The subcommands are plain
+// flag sets, as the service's own flags are: single-dash flags stay as they
+// were.
+func run(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "parked":
+			return parked(args[1:], stdout)
+		case "replay-parked":
+			return replayParked(args[1:], stdout)
+		}
+	}
+	return serve(args)
 }
 
 // envVars are the flags that environment variables may set.
 var envVars = map[string]string{
-	"grpc-addr":        "COMMAND_GRPC_ADDR",
-	"http-addr":        "COMMAND_HTTP_ADDR",
-	"eventstore":       "EVENTSTORE_URL",
-	"max-amount":       "LOAN_MAX_AMOUNT",
-	"max-duration":     "LOAN_MAX_DURATION",
-	"process-managers": "COMMAND_PROCESS_MANAGERS",
-	"log-level":        "LOG_LEVEL",
+	"grpc-addr":          "COMMAND_GRPC_ADDR",
+	"http-addr":          "COMMAND_HTTP_ADDR",
+	"eventstore":         "EVENTSTORE_URL",
+	"max-amount":         "LOAN_MAX_AMOUNT",
+	"max-duration":       "LOAN_MAX_DURATION",
+	"process-managers":   "COMMAND_PROCESS_MANAGERS",
+	"stream-cache-bytes": "COMMAND_STREAM_CACHE_BYTES",
+	"log-level":          "LOG_LEVEL",
 }
 
-func run(args []string) error {
+func serve(args []string) error {
 	limits := domain.DefaultLimits()
 	fs := flag.NewFlagSet("command-service", flag.ContinueOnError)
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:8081", "gRPC listen address (COMMAND_GRPC_ADDR)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "REST gateway listen address (COMMAND_HTTP_ADDR)")
-	eventStore := fs.String("eventstore", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB connection string (EVENTSTORE_URL)")
+	eventStore := eventStoreFlag(fs)
 	maxAmount := fs.Int64("max-amount", limits.MaxAmount, "largest amount a loan may ask for (LOAN_MAX_AMOUNT)")
 	maxDuration := fs.Int64("max-duration", int64(limits.MaxDuration), "longest duration in months (LOAN_MAX_DURATION)")
 	processManagers := fs.Bool("process-managers", true, "run the process managers in this process (COMMAND_PROCESS_MANAGERS)")
+	cacheBytes := fs.Int64("stream-cache-bytes", service.DefaultStreamCacheBytes, "memory (estimated) for recently used streams, saving reads; 0: none (COMMAND_STREAM_CACHE_BYTES)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
+	logLevel := logLevelFlag(fs)
 	oidc := auth.RegisterFlags(fs)
 	edge := apiserver.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars)); err != nil {
@@ -61,22 +91,28 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	logger, err := newLogger(*logLevel)
+	if err != nil {
+		return err
 	}
 	if *maxDuration <= 0 || *maxDuration > 1<<31-1 {
 		return fmt.Errorf("-max-duration %d is out of range", *maxDuration)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "command-service")
+	if *cacheBytes < 0 {
+		return fmt.Errorf("-stream-cache-bytes %d is negative", *cacheBytes)
+	}
+	if *cacheBytes == 0 {
+		*cacheBytes = -1 // the service's "none"
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg := service.Config{
 		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, EventStore: *eventStore, Logger: logger,
-		Limits:          domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
-		ProcessManagers: *processManagers,
-		Authenticator:   verifier,
+		Limits:           domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
+		ProcessManagers:  *processManagers,
+		StreamCacheBytes: *cacheBytes,
+		Authenticator:    verifier,
 	}
 	edge.Apply(&cfg.Edge)
 	svc, err := service.Start(ctx, cfg)
@@ -92,4 +128,120 @@ func run(args []string) error {
 	}
 	logger.Info("command service: stopped")
 	return nil
+}
+
+// opsFlags are the flags of the subcommands on parked events.
+type opsFlags struct {
+	eventStore, manager, logLevel *string
+}
+
+func parseOpsFlags(name string, args []string) (opsFlags, error) {
+	fs := flag.NewFlagSet("command-service "+name, flag.ContinueOnError)
+	f := opsFlags{eventStore: eventStoreFlag(fs), logLevel: logLevelFlag(fs),
+		manager: fs.String("manager", "", fmt.Sprintf("only this process manager's parked events (one of %v; default: all)", service.ManagerNames()))}
+	err := envflag.Parse(fs, args, map[string]string{"eventstore": envVars["eventstore"], "log-level": envVars["log-level"]})
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return f, err
+}
+
+func (f opsFlags) config() (service.Config, error) {
+	logger, err := newLogger(*f.logLevel)
+	return service.Config{EventStore: *f.eventStore, Logger: logger}, err
+}
+
+// parked prints the parked events, one JSON object a line.
+func parked(args []string, stdout io.Writer) error {
+	f, err := parseOpsFlags("parked", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	ctx, stop := opsContext()
+	defer stop()
+	list, err := service.ListParked(ctx, cfg, *f.manager)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, p := range list {
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayOutcome is one line of replay-parked's output.
+type replayOutcome struct {
+	Manager  string `json:"manager"`
+	EventID  string `json:"event_id"`
+	Stream   string `json:"stream"`
+	Revision uint64 `json:"revision"`
+	Resolved bool   `json:"resolved"`
+	Error    string `json:"error,omitempty"`
+}
+
+// replayParked handles the parked events again and prints each outcome, one
+// JSON object a line; errStillParked when some still fail.
+func replayParked(args []string, stdout io.Writer) error {
+	f, err := parseOpsFlags("replay-parked", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	ctx, stop := opsContext()
+	defer stop()
+	outcomes, err := service.ReplayParked(ctx, cfg, *f.manager)
+	enc := json.NewEncoder(stdout)
+	failed := 0
+	for _, o := range outcomes {
+		line := replayOutcome{Manager: o.Parked.Manager, EventID: o.Parked.EventID.String(), Stream: o.Parked.Stream,
+			Revision: o.Parked.Revision, Resolved: o.Err == nil}
+		if o.Err != nil {
+			line.Error = o.Err.Error()
+			failed++
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d", errStillParked, failed, len(outcomes))
+	}
+	return nil
+}
+
+func eventStoreFlag(fs *flag.FlagSet) *string {
+	return fs.String("eventstore", "esdb://127.0.0.1:2113?tls=false", "EventStoreDB connection string (EVENTSTORE_URL)")
+}
+
+func logLevelFlag(fs *flag.FlagSet) *string {
+	return fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("service", "command-service"), nil
+}
+
+// opsContext ends on SIGINT or SIGTERM, or after a minute: an operator's
+// command does not hang on an event store that is away.
+func opsContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	return ctx, func() { cancel(); stop() }
 }

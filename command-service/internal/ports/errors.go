@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -61,9 +60,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) || status.Code(err) == codes.Canceled:
 		return status.Error(codes.Canceled, "the call was cancelled")
 	}
-	var esErr *esdb.Error
-	if errors.Is(err, command.ErrStoreUnavailable) ||
-		errors.As(err, &esErr) && (esErr.Code() == esdb.ErrorUnavailable || esErr.Code() == esdb.ErrorCodeConnectionClosed) {
+	if errors.Is(err, command.ErrStoreUnavailable) {
 		logger.Warn("command: event store unavailable", "error", err)
 		return refusal(codes.Unavailable, ReasonUnavailable, "the event store is unavailable; retry with the same command_id")
 	}

@@ -1,13 +1,19 @@
 package service_test
 
 import (
+	"fmt"
+	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	devstore "github.com/loanflow/loans/devstack/eventstore"
+	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 )
 
 func TestHealth_Serving(t *testing.T) {
@@ -23,6 +29,37 @@ func TestHealth_Serving(t *testing.T) {
 			t.Fatalf("Check(%q) = %v; want SERVING", svc, r.GetStatus())
 		}
 	}
+}
+
+// Readiness follows the event store: NOT_SERVING (and /readyz 503) while it
+// is away, SERVING again once it is back.
+func TestHealth_FollowsTheEventStore(t *testing.T) {
+	store := eventstoretest.Start(t, devstore.Config{})
+	proxy := esdbconntest.NewProxy(t, store.Addr.String())
+	svc := startService(t, proxy.ConnectionString(), withoutProcessManagers(), withHealthEvery(200*time.Millisecond))
+	health := healthpb.NewHealthClient(dial(t, svc.GRPCAddr()))
+	ctx := callCtx(t)
+	await := func(want healthpb.HealthCheckResponse_ServingStatus, wantHTTP int) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() (bool, string) {
+			r, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "loans.v1.LoanCommandService"})
+			if err != nil {
+				return false, err.Error()
+			}
+			res, err := http.Get("http://" + svc.HTTPAddr() + "/readyz")
+			if err != nil {
+				return false, err.Error()
+			}
+			_ = res.Body.Close()
+			return r.GetStatus() == want && res.StatusCode == wantHTTP,
+				fmt.Sprintf("health %v, /readyz %d; want %v, %d", r.GetStatus(), res.StatusCode, want, wantHTTP)
+		})
+	}
+	await(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
+	proxy.Cut()
+	await(healthpb.HealthCheckResponse_NOT_SERVING, http.StatusServiceUnavailable)
+	proxy.Restore()
+	await(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
 }
 
 func TestReflection_ListsTheCommandService(t *testing.T) {

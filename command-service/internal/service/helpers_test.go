@@ -76,6 +76,11 @@ func withDefaultDeadline(d time.Duration) option {
 
 func withLogger(l *slog.Logger) option { return func(c *service.Config) { c.Logger = l } }
 
+// withHealthEvery runs the readiness check at this interval.
+func withHealthEvery(d time.Duration) option {
+	return func(c *service.Config) { c.Health.Interval, c.Health.Timeout = d, d }
+}
+
 // newEnv starts an event store and, on it, a command service with its
 // process managers running (as in production).
 func newEnv(t *testing.T, opts ...option) *env {

@@ -9,8 +9,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,23 +18,26 @@ import (
 	devstore "github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
+	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
 // ---- an event store that can be stopped and started again ----
 
-// restartableStore is an embedded event store on disk, on a fixed loopback
-// address, that a test stops and starts again (an event store restart).
+// restartableStore is an embedded event store on disk that a test stops and
+// starts again (an event store restart), behind a proxy that keeps its
+// address across restarts.
 type restartableStore struct {
 	t      *testing.T
 	dir    string
-	addr   string
+	proxy  *esdbconntest.Proxy
 	srv    *devstore.Server
 	served chan error
 }
 
 func newRestartableStore(t *testing.T) *restartableStore {
-	s := &restartableStore{t: t, dir: t.TempDir(), addr: "127.0.0.1:0"}
+	s := &restartableStore{t: t, dir: t.TempDir()}
 	s.start()
 	t.Cleanup(func() {
 		if s.srv != nil {
@@ -46,26 +47,24 @@ func newRestartableStore(t *testing.T) *restartableStore {
 	return s
 }
 
-func (s *restartableStore) connectionString() string { return "esdb://" + s.addr + "?tls=false" }
+func (s *restartableStore) connectionString() string { return s.proxy.ConnectionString() }
 
+// start opens the store on its directory and a new loopback port, and
+// points the proxy at it.
 func (s *restartableStore) start() {
 	s.t.Helper()
 	srv, err := devstore.New(devstore.Config{Dir: s.dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		s.t.Fatalf("open the event store: %v", err)
 	}
-	var lis net.Listener
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if lis, err = net.Listen("tcp", s.addr); err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		s.t.Fatalf("listen on %s: %v", s.addr, err)
+		s.t.Fatalf("listen: %v", err)
 	}
-	s.addr = lis.Addr().String()
+	if s.proxy == nil {
+		s.proxy = esdbconntest.NewProxy(s.t, lis.Addr().String())
+	}
+	s.proxy.SetTarget(lis.Addr().String())
 	s.srv, s.served = srv, make(chan error, 1)
 	go func() { s.served <- srv.Serve(lis) }()
 }
@@ -81,107 +80,6 @@ func (s *restartableStore) stop() {
 		s.t.Errorf("serve the event store: %v", err)
 	}
 	s.srv = nil
-}
-
-// ---- a loopback hop that can hold the requests sent to the store ----
-
-// stallingProxy forwards TCP connections to the event store; while stalled,
-// it holds what the service sends (the store never sees the requests), as a
-// store that stopped answering would.
-type stallingProxy struct {
-	lis    net.Listener
-	target string
-
-	mu      sync.Mutex
-	stalled bool
-	resume  chan struct{} // closed when the stall ends
-	conns   []net.Conn
-	held    atomic.Int64 // reads held by the stall
-}
-
-func newStallingProxy(t *testing.T, target string) *stallingProxy {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallingProxy{lis: lis, target: target, resume: make(chan struct{})}
-	go p.serve()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *stallingProxy) addr() string { return p.lis.Addr().String() }
-
-func (p *stallingProxy) serve() {
-	for {
-		c, err := p.lis.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
-		go p.forward(u, c)
-	}
-}
-
-// forward copies what the service sends, holding each read while stalled.
-func (p *stallingProxy) forward(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.wait()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *stallingProxy) wait() {
-	p.mu.Lock()
-	stalled, resume := p.stalled, p.resume
-	p.mu.Unlock()
-	if stalled {
-		p.held.Add(1)
-		<-resume
-	}
-}
-
-func (p *stallingProxy) stall() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.stalled, p.resume = true, make(chan struct{})
-}
-
-func (p *stallingProxy) unstall() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stalled {
-		p.stalled = false
-		close(p.resume)
-	}
-}
-
-func (p *stallingProxy) close() {
-	p.unstall()
-	_ = p.lis.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
 }
 
 // ---- the service's log, recorded ----
@@ -266,30 +164,27 @@ func TestService_EventStoreRestart_CommandsResume(t *testing.T) {
 		_, err := client.RequestLoan(ctx, &loansv1.RequestLoanRequest{CommandId: cmd, LoanApplicationUuid: id, Amount: anyAmount, Duration: anyDuration})
 		return err
 	}
-	// The outage lasts as long as this call (over a second: the client's
-	// whole discovery of the store fails).
-	start := time.Now()
-	err := request(3 * time.Second)
-	t.Logf("during the outage, after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
-		t.Fatalf("during the outage: %v; want Unavailable (EVENT_STORE_UNAVAILABLE) or DeadlineExceeded", err)
-	}
-	if time.Since(start) < 1500*time.Millisecond {
-		time.Sleep(1500*time.Millisecond - time.Since(start))
+	// The outage lasts 1.5 s, longer than the client's own discovery of the
+	// store on its defaults (about a second); every call meanwhile is
+	// answered "retry" by its deadline.
+	outage := time.Now()
+	for calls := 0; time.Since(outage) < 1500*time.Millisecond; calls++ {
+		start := time.Now()
+		err := request(300 * time.Millisecond)
+		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+			t.Fatalf("call %d during the outage: %v; want Unavailable (EVENT_STORE_UNAVAILABLE) or DeadlineExceeded", calls, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("call %d during the outage took %v; want its 300 ms deadline", calls, took)
+		}
 	}
 
 	store.start()
 	var last error
-	deadline := time.Now().Add(6 * time.Second)
-	for {
-		if last = request(2 * time.Second); last == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the event store is back since 6 s, but RequestLoan still fails: %v", last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		last = request(2 * time.Second)
+		return last == nil, fmt.Sprintf("the event store is back, but RequestLoan still fails: %v", last)
+	})
 	if _, err := client.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
 		t.Fatalf("SubmitLoanRequest after the outage: %v", err)
 	}
@@ -320,34 +215,35 @@ func TestShutdown_BoundedByItsContext(t *testing.T) {
 				t.Errorf("with the event store unreachable: %v; want Unavailable or DeadlineExceeded", err)
 			}
 		})
-		time.Sleep(200 * time.Millisecond)
 	}
 	wg.Wait()
 
+	// One call is still inside the event store client, waiting for a store
+	// that never comes: Shutdown gives up on it at its deadline and says so.
 	start := time.Now()
 	err = svc.stop(2 * time.Second)
-	if errors.Is(err, errShutdownHung) {
-		t.Fatalf("Shutdown with a 2 s context: %v", err)
+	took := time.Since(start)
+	if !errors.Is(err, esdbconn.ErrCallsStillRunning) || took > 3*time.Second {
+		t.Fatalf("Shutdown with a 2 s context returned after %v: %v; want esdbconn.ErrCallsStillRunning at its deadline", took, err)
 	}
-	t.Logf("Shutdown returned after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
 
 // A service given no deadline by its client bounds the call itself with
 // Config.DefaultDeadline, and says so.
 func TestCommands_DefaultDeadline(t *testing.T) {
 	store := eventstoretest.Start(t, devstore.Config{})
-	proxy := newStallingProxy(t, store.Addr.String())
-	svc := startService(t, "esdb://"+proxy.addr()+"?tls=false", withoutProcessManagers(), withDefaultDeadline(500*time.Millisecond))
+	proxy := esdbconntest.NewProxy(t, store.Addr.String())
+	svc := startService(t, proxy.ConnectionString(), withoutProcessManagers(), withDefaultDeadline(500*time.Millisecond))
 	client := loansv1.NewLoanCommandServiceClient(dial(t, svc.GRPCAddr()))
 	if _, err := client.RequestLoan(t.Context(), &loansv1.RequestLoanRequest{LoanApplicationUuid: newID(), Amount: anyAmount, Duration: anyDuration}); err != nil {
 		t.Fatalf("RequestLoan with the store answering: %v", err)
 	}
 
-	proxy.stall()
+	proxy.Stall()
 	start := time.Now()
 	_, err := client.RequestLoan(t.Context(), &loansv1.RequestLoanRequest{LoanApplicationUuid: newID(), Amount: anyAmount, Duration: anyDuration})
 	took := time.Since(start)
-	proxy.unstall()
+	proxy.Unstall()
 	requireRefusal(t, err, codes.DeadlineExceeded, "DEADLINE_EXCEEDED")
 	if took < 400*time.Millisecond || took > 5*time.Second {
 		t.Fatalf("the call ended after %v; want about the 500 ms default deadline", took)
@@ -358,15 +254,15 @@ func TestCommands_DefaultDeadline(t *testing.T) {
 // error for it.
 func TestCommands_CancelledByTheClient_NotAnInternalError(t *testing.T) {
 	store := eventstoretest.Start(t, devstore.Config{})
-	proxy := newStallingProxy(t, store.Addr.String())
+	proxy := esdbconntest.NewProxy(t, store.Addr.String())
 	logs, logger := newLogRecorder(t)
-	svc := startService(t, "esdb://"+proxy.addr()+"?tls=false", withoutProcessManagers(), withLogger(logger))
+	svc := startService(t, proxy.ConnectionString(), withoutProcessManagers(), withLogger(logger))
 	client := loansv1.NewLoanCommandServiceClient(dial(t, svc.GRPCAddr()))
 	if _, err := client.RequestLoan(t.Context(), &loansv1.RequestLoanRequest{LoanApplicationUuid: newID(), Amount: anyAmount, Duration: anyDuration}); err != nil {
 		t.Fatalf("RequestLoan with the store answering: %v", err)
 	}
 
-	proxy.stall()
+	proxy.Stall()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -374,12 +270,12 @@ func TestCommands_CancelledByTheClient_NotAnInternalError(t *testing.T) {
 		done <- err
 	}()
 	// Once the append is held on its way to the store, the client gives up.
-	eventually(t, 10*time.Second, func() (bool, string) { return proxy.held.Load() > 0, "the append never reached the store" })
+	eventually(t, 10*time.Second, func() (bool, string) { return proxy.Held() > 0, "the append never reached the store" })
 	cancel()
 	if err := <-done; status.Code(err) != codes.Canceled {
 		t.Fatalf("the cancelled call ended with %v; want Canceled", err)
 	}
-	proxy.unstall()
+	proxy.Unstall()
 	// A graceful stop waits for the call's handler to return.
 	if err := svc.stop(10 * time.Second); err != nil {
 		t.Fatalf("shutdown: %v", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -89,27 +90,31 @@ func (f *fleet) stop(svc *running, timeout time.Duration) {
 
 // do sends a command until an instance answers it. A call that meets an
 // instance stopping (Unavailable, or cancelled with its connection) is sent
-// again with the same command ID: the command service answers a repeated
-// command with its first reply.
+// again with the same command ID, after a short backoff, as a careful client
+// does: the command service answers a repeated command with its first reply.
 func (f *fleet) do(ctx context.Context, send func(context.Context, loansv1.LoanCommandServiceClient) (*loansv1.CommandResult, error)) (*loansv1.CommandResult, error) {
-	for {
+	var last error
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 10*time.Millisecond, 200*time.Millisecond
+	r, err := backoff.Retry(ctx, func() (*loansv1.CommandResult, error) {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		r, err := send(attempt, f.current())
-		cancel()
-		if err == nil {
-			return r, nil
-		}
 		switch status.Code(err) {
+		case codes.OK:
+			return r, nil
 		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
-		default:
+			last = err
+			f.retries.Add(1)
 			return nil, err
+		default:
+			return nil, backoff.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		}
-		f.retries.Add(1)
-		time.Sleep(10 * time.Millisecond)
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
 	}
+	return r, err
 }
 
 // application is one application driven through the fleet, with the command
@@ -203,30 +208,45 @@ func TestProcessManagers_SurviveRestarts(t *testing.T) {
 		apps = append(apps, newApplication())
 	}
 	var (
-		wg     sync.WaitGroup
-		failed atomic.Value
+		wg        sync.WaitGroup
+		failed    atomic.Value
+		submitted atomic.Int64
 	)
 	for c := range clients {
 		wg.Go(func() {
+			pace := time.NewTicker(100 * time.Millisecond)
+			defer pace.Stop()
 			for _, a := range apps[c*perClient : (c+1)*perClient] {
 				if err := f.requestAndSubmit(ctx, a); err != nil {
 					failed.CompareAndSwap(nil, err)
 					return
 				}
-				time.Sleep(100 * time.Millisecond)
+				submitted.Add(1)
+				select {
+				case <-pace.C:
+				case <-ctx.Done():
+					return
+				}
 			}
 		})
 	}
-	for _, r := range []struct {
-		after       time.Duration
+	// Each replacement comes once another quarter of the applications is
+	// in: while they stream in.
+	for i, r := range []struct {
 		stopTimeout time.Duration
 		overlap     bool
 	}{
-		{500 * time.Millisecond, 10 * time.Second, true},
-		{500 * time.Millisecond, 10 * time.Second, false},
-		{500 * time.Millisecond, time.Millisecond, false},
+		{10 * time.Second, true},
+		{10 * time.Second, false},
+		{time.Millisecond, false},
 	} {
-		time.Sleep(r.after)
+		want := int64((i + 1) * clients * perClient / 4)
+		eventually(t, asyncTimeout, func() (bool, string) {
+			if err, _ := failed.Load().(error); err != nil {
+				t.Fatalf("a client gave up: %v", err)
+			}
+			return submitted.Load() >= want, fmt.Sprintf("%d applications submitted; replacement %d waits for %d", submitted.Load(), i+1, want)
+		})
 		f.replace(r.stopTimeout, r.overlap)
 	}
 	var reviewEarly uint64

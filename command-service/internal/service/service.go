@@ -1,16 +1,17 @@
-// Package service wires the command service: event store client, use cases,
-// process managers, gRPC server and REST gateway.
+// Package service wires the command service: event store connection, use
+// cases, process managers, gRPC server and REST gateway, and readiness (not
+// ready while the event store does not answer).
 package service
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"google.golang.org/grpc"
 	"log/slog"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/loanflow/loans/command-service/internal/adapters/eventstore"
 	"github.com/loanflow/loans/command-service/internal/app/command"
@@ -20,7 +21,9 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
+	"github.com/loanflow/loans/platform/health"
 )
 
 // Config configures the service.
@@ -33,9 +36,9 @@ type Config struct {
 	Limits     domain.Limits
 	// DefaultDeadline bounds a call that comes without a deadline.
 	DefaultDeadline time.Duration
-	// CachedStreams is how many recently used streams the service keeps in
-	// memory to save reads (0: 100,000; negative: none).
-	CachedStreams int
+	// StreamCacheBytes bounds the memory (an estimate) of the recently used
+	// streams the service keeps to save reads (0: 64 MiB; negative: none).
+	StreamCacheBytes int64
 	// ProcessManagers runs the process managers in this process (the
 	// default in production; tests turn them off to drive them themselves).
 	ProcessManagers bool
@@ -45,13 +48,16 @@ type Config struct {
 	// Edge holds the API's edge settings (TLS, CORS, deadline cap); its
 	// other fields are set here.
 	Edge apiserver.Config
+	// Health tunes the readiness check of the event store (how often, how
+	// long it may take): not ready while the store does not answer.
+	Health health.Config
 }
 
 // Service is a running command service.
 type Service struct {
 	*apiserver.Server
 	logger   *slog.Logger
-	conn     *eventstore.Conn
+	conn     *esdbconn.Conn
 	commands *command.Commands
 	stopPMs  context.CancelFunc
 	pms      sync.WaitGroup
@@ -68,17 +74,17 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.DefaultDeadline <= 0 {
 		cfg.DefaultDeadline = 10 * time.Second
 	}
-	if cfg.CachedStreams == 0 {
-		cfg.CachedStreams = 100_000
+	if cfg.StreamCacheBytes == 0 {
+		cfg.StreamCacheBytes = DefaultStreamCacheBytes
 	}
-	conn, err := eventstore.Dial(cfg.EventStore, esdblog.To(cfg.Logger))
+	conn, err := esdbconn.Dial(cfg.EventStore, esdblog.To(cfg.Logger))
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{logger: cfg.Logger, conn: conn}
 	var store command.EventStore = eventstore.New(conn)
-	if cfg.CachedStreams > 0 {
-		store = eventstore.NewCache(store, cfg.CachedStreams)
+	if cfg.StreamCacheBytes > 0 {
+		store = eventstore.NewCache(store, cfg.StreamCacheBytes)
 	}
 	s.commands = command.New(store, command.Config{Limits: cfg.Limits})
 
@@ -93,22 +99,37 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	api.GatewayOptions = ports.GatewayOptions()
 	api.UnaryInterceptors = []grpc.UnaryServerInterceptor{auth.UnaryServerInterceptor(cfg.Authenticator)}
 	api.StreamInterceptors = []grpc.StreamServerInterceptor{auth.StreamServerInterceptor(cfg.Authenticator)}
+	if cfg.Health.Logger == nil {
+		cfg.Health.Logger = cfg.Logger
+	}
+	readiness, err := health.Start(cfg.Health, health.Check{Name: "eventstore", Func: conn.Healthy})
+	if err != nil {
+		_ = conn.Close(ctx)
+		return nil, err
+	}
+	api.Readiness = readiness
 	s.Server, err = apiserver.Start(ctx, api)
 	if err != nil {
+		readiness.Shutdown()
 		_ = conn.Close(ctx)
 		return nil, err
 	}
 	pmCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopPMs = stop
 	if cfg.ProcessManagers {
-		for _, m := range process.Managers(s.commands, s.logger) {
-			runner := eventstore.NewRunner(conn, m, s.logger)
+		log := eventstore.NewProcessLog(conn)
+		for _, m := range process.Managers(s.commands) {
+			runner := process.NewRunner(log, m, s.logger)
 			s.pms.Go(func() { _ = runner.Run(pmCtx) })
 		}
 	}
-	s.logger.Info("command service: serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "process_managers", cfg.ProcessManagers)
+	s.logger.Info("command service: serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "process_managers", cfg.ProcessManagers,
+		"ready", readiness.Ready())
 	return s, nil
 }
+
+// DefaultStreamCacheBytes is the stream cache's bound when none is set.
+const DefaultStreamCacheBytes = 64 << 20
 
 // Commands exposes the use cases (tests drive process managers with them).
 func (s *Service) Commands() *command.Commands { return s.commands }

@@ -1,16 +1,16 @@
 // Package eventstore stores the command service's events in EventStoreDB (or
-// the embedded EventStoreDB-compatible store) through the official client.
+// the embedded EventStoreDB-compatible store) through platform/esdbconn.
 package eventstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/loanflow/loans/command-service/internal/app/command"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
@@ -19,72 +19,46 @@ import (
 const readBatch = 1024
 
 // Store implements command.EventStore.
-type Store struct{ conn *Conn }
+type Store struct{ conn *esdbconn.Conn }
 
-// New stores through a connection.
-func New(conn *Conn) *Store { return &Store{conn: conn} }
+// New returns the use cases' event store on a connection.
+func New(conn *esdbconn.Conn) *Store { return &Store{conn: conn} }
 
 var _ command.EventStore = (*Store)(nil)
 
 // Load reads a whole stream, oldest first.
 func (s *Store) Load(ctx context.Context, stream string) ([]command.RecordedEvent, int64, error) {
-	type loaded struct {
+	var (
 		events   []command.RecordedEvent
-		revision int64
-	}
-	// The whole read runs inside call: receiving can also wait on the
-	// client's internal goroutine (when the server goes away).
-	l, err := call(ctx, s.conn, func(client *esdb.Client) (loaded, error) {
-		l := loaded{revision: -1}
-		var from esdb.StreamPosition = esdb.Start{}
-		for {
-			n, err := readPage(ctx, client, stream, from, &l.events, &l.revision)
-			if err != nil || n < readBatch {
-				return l, err
-			}
-			from = esdb.Revision(uint64(l.revision) + 1)
-		}
-	})
-	if err != nil {
-		return nil, -1, err
-	}
-	return l.events, l.revision, nil
-}
-
-func readPage(ctx context.Context, client *esdb.Client, stream string, from esdb.StreamPosition, events *[]command.RecordedEvent, revision *int64) (int, error) {
-	rs, err := client.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readBatch)
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", stream, err)
-	}
-	defer rs.Close()
-	n := 0
+		revision int64 = -1
+	)
+	var from esdb.StreamPosition = esdb.Start{}
 	for {
-		re, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return n, nil
+		page, err := s.conn.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readBatch)
+		if err != nil {
+			return nil, -1, storeError(fmt.Errorf("read %s: %w", stream, err))
 		}
-		if esErr, ok := esdb.FromError(err); !ok {
-			if esErr.Code() == esdb.ErrorCodeResourceNotFound {
-				return 0, nil
+		for _, re := range page {
+			ev := re.Event
+			revision = int64(ev.EventNumber)
+			if !loanevents.IsKnown(ev.EventType) {
+				continue // an event this version does not know changes no decision it makes
 			}
-			return 0, fmt.Errorf("read %s: %w", stream, err)
+			payload, err := loanevents.Unmarshal(ev.EventType, ev.Data)
+			if err != nil {
+				return nil, -1, fmt.Errorf("read %s@%d: %w", stream, ev.EventNumber, err)
+			}
+			md, err := loanevents.UnmarshalMetadata(ev.UserMetadata)
+			if err != nil {
+				return nil, -1, fmt.Errorf("read %s@%d: %w", stream, ev.EventNumber, err)
+			}
+			events = append(events, command.RecordedEvent{ID: ev.EventID, Event: payload, Metadata: md,
+				Revision: ev.EventNumber, Position: ev.Position.Commit})
 		}
-		n++
-		ev := re.Event
-		*revision = int64(ev.EventNumber)
-		if !loanevents.IsKnown(ev.EventType) {
-			continue // an event this version does not know changes no decision it makes
+		if len(page) < readBatch {
+			return events, revision, nil
 		}
-		payload, err := loanevents.Unmarshal(ev.EventType, ev.Data)
-		if err != nil {
-			return 0, fmt.Errorf("read %s@%d: %w", stream, ev.EventNumber, err)
-		}
-		md, err := loanevents.UnmarshalMetadata(ev.UserMetadata)
-		if err != nil {
-			return 0, fmt.Errorf("read %s@%d: %w", stream, ev.EventNumber, err)
-		}
-		*events = append(*events, command.RecordedEvent{ID: ev.EventID, Event: payload, Metadata: md,
-			Revision: ev.EventNumber, Position: ev.Position.Commit})
+		from = esdb.Revision(uint64(revision) + 1)
 	}
 }
 
@@ -106,14 +80,27 @@ func (s *Store) Append(ctx context.Context, stream string, expectedRevision int6
 	if expectedRevision >= 0 {
 		expected = esdb.Revision(uint64(expectedRevision))
 	}
-	res, err := call(ctx, s.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
-		return client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
-	})
+	res, err := s.conn.Append(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
 	if err != nil {
-		if esErr, ok := esdb.FromError(err); !ok && esErr.Code() == esdb.ErrorCodeWrongExpectedVersion {
+		if isWrongExpectedVersion(err) {
 			return command.AppendResult{}, command.ErrConcurrencyConflict
 		}
-		return command.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		return command.AppendResult{}, storeError(fmt.Errorf("append to %s: %w", stream, err))
 	}
 	return command.AppendResult{Revision: res.NextExpectedVersion, Position: res.CommitPosition}, nil
+}
+
+func isWrongExpectedVersion(err error) bool {
+	var esErr *esdb.Error
+	return errors.As(err, &esErr) && esErr.Code() == esdb.ErrorCodeWrongExpectedVersion
+}
+
+// storeError marks an event store that did not answer (or a connection
+// closing at shutdown) as the use cases' ErrStoreUnavailable: the command was
+// not decided, and the client may retry it.
+func storeError(err error) error {
+	if errors.Is(err, esdbconn.ErrUnavailable) || errors.Is(err, esdbconn.ErrClosed) {
+		return fmt.Errorf("%w: %w", command.ErrStoreUnavailable, err)
+	}
+	return err
 }

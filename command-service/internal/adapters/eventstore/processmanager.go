@@ -1,219 +1,285 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 
 	"github.com/loanflow/loans/command-service/internal/app/process"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/loanevents"
 )
 
-// CheckpointEventType is the type of the events that record how far a
-// process manager got.
-const CheckpointEventType = "ProcessManagerCheckpoint"
+// The process managers' own streams and event types. They are stored data,
+// read by operators with any EventStoreDB tool: never rename one.
+const (
+	// CheckpointEventType records how far a manager got ({"commit","prepare"}).
+	CheckpointEventType = "ProcessManagerCheckpoint"
+	// ParkedEventType records an event a manager could not handle: its data
+	// is a process.Parked in JSON.
+	ParkedEventType = "ProcessManagerEventParked"
+	// ResolvedEventType records that a parked event was handled after all
+	// (command-service replay-parked): its data names the parked event.
+	ResolvedEventType = "ProcessManagerEventResolved"
+)
 
-// CheckpointStream is where a process manager's checkpoint lives. The stream
-// keeps its last few events only ($maxCount).
+// CheckpointStream is where a manager's checkpoint lives. The stream keeps
+// its last few events only ($maxCount).
 func CheckpointStream(manager string) string { return "processManager-" + manager + "-checkpoint" }
 
-// Runner delivers events to a process manager through a catch-up
-// subscription to $all, filtered on the server to the manager's event types,
-// from its durable checkpoint.
-type Runner struct {
-	conn    *Conn
-	manager process.Manager
-	logger  *slog.Logger
-	// CheckpointEvery and CheckpointInterval bound how much is delivered
-	// again after a crash: the checkpoint is saved after this many events or
-	// this much time with progress, whichever comes first, and on stop.
-	CheckpointEvery    int
-	CheckpointInterval time.Duration
-}
+// ParkedStream is where a manager's parked events are recorded, and their
+// resolutions; it keeps everything.
+func ParkedStream(manager string) string { return "processManager-" + manager + "-parked" }
 
-// NewRunner prepares a runner.
-func NewRunner(conn *Conn, m process.Manager, logger *slog.Logger) *Runner {
-	return &Runner{conn: conn, manager: m, logger: logger.With("manager", m.Name), CheckpointEvery: 100, CheckpointInterval: time.Second}
-}
+// ProcessLog implements process.Log on the event store.
+type ProcessLog struct{ conn *esdbconn.Conn }
 
-type checkpoint struct {
-	Commit  uint64 `json:"commit"`
-	Prepare uint64 `json:"prepare"`
-}
+// NewProcessLog returns the process managers' log on a connection.
+func NewProcessLog(conn *esdbconn.Conn) *ProcessLog { return &ProcessLog{conn: conn} }
 
-// Run delivers events until ctx ends. Handling failures are retried with
-// backoff (the event is never skipped); a dropped subscription is resumed
-// from the last event handled.
-func (r *Runner) Run(ctx context.Context) error {
-	pos, err := r.loadCheckpoint(ctx)
-	for err != nil {
-		r.logger.Warn("process manager: cannot read its checkpoint; retrying", "error", err)
-		if !sleep(ctx, time.Second) {
-			return nil
-		}
-		pos, err = r.loadCheckpoint(ctx)
+var _ process.Log = (*ProcessLog)(nil)
+
+// Subscribe follows $all, filtered on the server to the event types.
+func (l *ProcessLog) Subscribe(ctx context.Context, from process.Position, eventTypes []string) (process.Subscription, error) {
+	var start esdb.AllPosition = esdb.Start{}
+	if from != (process.Position{}) {
+		start = esdb.Position{Commit: from.Commit, Prepare: from.Prepare}
 	}
-	saved := pos
-	backoff := 100 * time.Millisecond
-	defer func() {
-		if pos != saved {
-			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := r.saveCheckpoint(saveCtx, pos); err != nil {
-				r.logger.Warn("process manager: checkpoint not saved at stop; events after it will be delivered again", "error", err)
-			}
-		}
-	}()
-	for ctx.Err() == nil {
-		err := r.follow(ctx, &pos, &saved)
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.logger.Warn("process manager: subscription interrupted; resuming", "error", err, "after", backoff)
-		if !sleep(ctx, backoff) {
-			return nil
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-	return nil
-}
-
-func (r *Runner) follow(ctx context.Context, pos, saved *esdb.Position) error {
-	var from esdb.AllPosition = esdb.Start{}
-	if *pos != (esdb.Position{}) {
-		from = *pos
-	}
-	sub, err := call(ctx, r.conn, func(client *esdb.Client) (*esdb.Subscription, error) {
-		return client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
-			From:   from,
-			Filter: &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: r.manager.EventTypes},
-		})
+	sub, err := l.conn.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+		From:   start,
+		Filter: &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: eventTypes},
 	})
 	if err != nil {
-		return err
+		return nil, storeError(fmt.Errorf("subscribe to $all: %w", err))
 	}
-	defer sub.Close()
-	lastSave := time.Now()
-	sinceSave := 0
+	return subscription{sub}, nil
+}
+
+type subscription struct{ sub *esdb.Subscription }
+
+func (s subscription) Close() { _ = s.sub.Close() }
+
+func (s subscription) Next() (process.Delivery, error) {
 	for {
-		ev := sub.Recv()
+		se := s.sub.Recv()
 		switch {
-		case ev.SubscriptionDropped != nil:
-			return ev.SubscriptionDropped.Error
-		case ev.CheckPointReached != nil:
-			*pos = *ev.CheckPointReached
-		case ev.EventAppeared != nil:
-			rec := ev.EventAppeared.Event
-			if err := r.deliver(ctx, rec); err != nil {
-				return err // ctx ended while retrying
+		case se.SubscriptionDropped != nil:
+			return process.Delivery{}, fmt.Errorf("subscription dropped: %w", se.SubscriptionDropped.Error)
+		case se.CheckPointReached != nil:
+			return process.Delivery{Position: process.Position{Commit: se.CheckPointReached.Commit, Prepare: se.CheckPointReached.Prepare}}, nil
+		case se.EventAppeared != nil:
+			if ev := se.EventAppeared.Event; ev != nil {
+				rec := recorded(ev)
+				return process.Delivery{Event: &rec, Position: rec.Position}, nil
 			}
-			*pos = rec.Position
-			sinceSave++
-		default:
-			continue
-		}
-		if *pos != *saved && (sinceSave >= r.CheckpointEvery || time.Since(lastSave) >= r.CheckpointInterval) {
-			if err := r.saveCheckpoint(ctx, *pos); err != nil {
-				r.logger.Warn("process manager: checkpoint not saved; will try again", "error", err)
-			} else {
-				*saved, sinceSave, lastSave = *pos, 0, time.Now()
+			if link := se.EventAppeared.Link; link != nil { // a link to a deleted event
+				return process.Delivery{Position: process.Position{Commit: link.Position.Commit, Prepare: link.Position.Prepare}}, nil
 			}
 		}
+		// Caught up, fell behind: nothing to hand on.
 	}
 }
 
-// deliver hands one event to the manager, retrying until it is handled or
-// ctx ends.
-func (r *Runner) deliver(ctx context.Context, rec *esdb.RecordedEvent) error {
-	if !loanevents.IsKnown(rec.EventType) {
-		return nil
-	}
-	payload, err := loanevents.Unmarshal(rec.EventType, rec.Data)
-	if err != nil {
-		r.logger.Error("process manager: undecodable event skipped", "event_id", rec.EventID, "stream", rec.StreamID, "error", err)
-		return nil
-	}
-	md, err := loanevents.UnmarshalMetadata(rec.UserMetadata)
-	if err != nil {
-		r.logger.Warn("process manager: event metadata undecodable; handling without it", "event_id", rec.EventID, "error", err)
-	}
-	e := process.Event{ID: rec.EventID, Type: rec.EventType, Payload: payload, Metadata: md, Position: rec.Position.Commit}
-	backoff := 50 * time.Millisecond
-	for {
-		err := r.manager.Handle(ctx, e)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		r.logger.Warn("process manager: event not handled; retrying", "event_id", rec.EventID, "error", err, "after", backoff)
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+func recorded(ev *esdb.RecordedEvent) process.Recorded {
+	return process.Recorded{ID: ev.EventID, Type: ev.EventType, Stream: ev.StreamID, Revision: ev.EventNumber,
+		Position: process.Position{Commit: ev.Position.Commit, Prepare: ev.Position.Prepare},
+		Data:     ev.Data, Metadata: ev.UserMetadata}
 }
 
-func (r *Runner) loadCheckpoint(ctx context.Context) (esdb.Position, error) {
-	return call(ctx, r.conn, func(client *esdb.Client) (esdb.Position, error) {
-		rs, err := client.ReadStream(ctx, CheckpointStream(r.manager.Name), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-		if err != nil {
-			return esdb.Position{}, err
-		}
-		defer rs.Close()
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return esdb.Position{}, nil
-		}
-		if esErr, ok := esdb.FromError(err); !ok {
-			if esErr.Code() == esdb.ErrorCodeResourceNotFound {
-				return esdb.Position{}, nil
-			}
-			return esdb.Position{}, err
-		}
-		var cp checkpoint
-		if err := json.Unmarshal(ev.Event.Data, &cp); err != nil {
-			return esdb.Position{}, fmt.Errorf("checkpoint of %s: %w", r.manager.Name, err)
-		}
-		return esdb.Position{Commit: cp.Commit, Prepare: cp.Prepare}, nil
-	})
+// Checkpoint reads the last checkpoint saved.
+func (l *ProcessLog) Checkpoint(ctx context.Context, manager string) (process.Position, error) {
+	stream := CheckpointStream(manager)
+	last, err := l.conn.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil || len(last) == 0 {
+		return process.Position{}, storeError(err)
+	}
+	var cp process.Position
+	if err := json.Unmarshal(last[0].Event.Data, &cp); err != nil {
+		return process.Position{}, fmt.Errorf("%s: %w", stream, err)
+	}
+	return cp, nil
 }
 
-func (r *Runner) saveCheckpoint(ctx context.Context, pos esdb.Position) error {
-	data, _ := json.Marshal(checkpoint{Commit: pos.Commit, Prepare: pos.Prepare})
-	stream := CheckpointStream(r.manager.Name)
-	res, err := call(ctx, r.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
-		return client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
-			esdb.EventData{EventType: CheckpointEventType, ContentType: esdb.ContentTypeJson, Data: data})
-	})
+// SaveCheckpoint appends a checkpoint; the stream keeps the last five.
+func (l *ProcessLog) SaveCheckpoint(ctx context.Context, manager string, at process.Position) error {
+	data, _ := json.Marshal(at)
+	stream := CheckpointStream(manager)
+	res, err := l.conn.Append(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}},
+		esdb.EventData{EventType: CheckpointEventType, ContentType: esdb.ContentTypeJson, Data: data})
 	if err != nil {
-		return err
+		return storeError(err)
 	}
 	if res.NextExpectedVersion == 0 {
 		// First checkpoint: keep only the latest few from now on.
 		meta := esdb.StreamMetadata{}
 		meta.SetMaxCount(5)
-		_, err = call(ctx, r.conn, func(client *esdb.Client) (*esdb.WriteResult, error) {
-			return client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta)
-		})
+		_, err = l.conn.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta)
 	}
+	return storeError(err)
+}
+
+// resolution is the data of a ResolvedEventType event.
+type resolution struct {
+	Manager    string           `json:"manager"`
+	EventID    uuid.UUID        `json:"event_id"`
+	Stream     string           `json:"stream"`
+	Revision   uint64           `json:"revision"`
+	Position   process.Position `json:"position"`
+	ResolvedAt time.Time        `json:"resolved_at"`
+}
+
+// parkedState is a manager's parked stream, read whole.
+type parkedState struct {
+	revision int64                  // the stream's last revision; -1: none
+	times    map[uuid.UUID]int      // how often each event was parked
+	open     map[uuid.UUID]parkedAt // parked and not resolved
+}
+
+// parkedAt is a parked event and the revision of its record.
+type parkedAt struct {
+	process.Parked
+	revision int64
+}
+
+// unresolved lists the open records, oldest first.
+func (st parkedState) unresolved() []process.Parked {
+	open := slices.SortedFunc(maps.Values(st.open), func(a, b parkedAt) int { return cmp.Compare(a.revision, b.revision) })
+	out := make([]process.Parked, len(open))
+	for i, p := range open {
+		out[i] = p.Parked
+	}
+	return out
+}
+
+func (l *ProcessLog) readParked(ctx context.Context, manager string) (parkedState, error) {
+	st := parkedState{revision: -1, times: map[uuid.UUID]int{}, open: map[uuid.UUID]parkedAt{}}
+	stream := ParkedStream(manager)
+	var from esdb.StreamPosition = esdb.Start{}
+	for {
+		page, err := l.conn.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: from}, readBatch)
+		if err != nil {
+			return st, storeError(fmt.Errorf("read %s: %w", stream, err))
+		}
+		for _, re := range page {
+			ev := re.Event
+			st.revision = int64(ev.EventNumber)
+			switch ev.EventType {
+			case ParkedEventType:
+				var p process.Parked
+				if err := json.Unmarshal(ev.Data, &p); err != nil {
+					return st, fmt.Errorf("%s@%d: %w", stream, ev.EventNumber, err)
+				}
+				st.times[p.EventID]++
+				st.open[p.EventID] = parkedAt{p, st.revision}
+			case ResolvedEventType:
+				var r resolution
+				if err := json.Unmarshal(ev.Data, &r); err != nil {
+					return st, fmt.Errorf("%s@%d: %w", stream, ev.EventNumber, err)
+				}
+				delete(st.open, r.EventID)
+			}
+		}
+		if len(page) < readBatch {
+			return st, nil
+		}
+		from = esdb.Revision(uint64(st.revision) + 1)
+	}
+}
+
+// Parked lists the parked events not resolved yet.
+func (l *ProcessLog) Parked(ctx context.Context, manager string) ([]process.Parked, error) {
+	st, err := l.readParked(ctx, manager)
+	if err != nil {
+		return nil, err
+	}
+	return st.unresolved(), nil
+}
+
+// Park records an event as parked, unless it is parked and unresolved
+// already (delivered again after a restart, or parked by another instance).
+// It appends at the exact revision it read, so two instances parking the
+// same event at once record it once.
+func (l *ProcessLog) Park(ctx context.Context, p process.Parked) (recorded bool, err error) {
+	return l.appendParked(ctx, p.Manager, func(st parkedState) (esdb.EventData, bool, error) {
+		if _, ok := st.open[p.EventID]; ok {
+			return esdb.EventData{}, false, nil
+		}
+		data, err := json.Marshal(p)
+		id := uuid.NewSHA1(p.EventID, fmt.Appendf(nil, "%s/parked/%d", p.Manager, st.times[p.EventID]))
+		return esdb.EventData{EventID: id, EventType: ParkedEventType, ContentType: esdb.ContentTypeJson, Data: data,
+			Metadata: parkedMetadata(p.Manager, p.EventID)}, true, err
+	})
+}
+
+// Resolve records that a parked event was handled, unless it is not parked.
+func (l *ProcessLog) Resolve(ctx context.Context, p process.Parked) error {
+	_, err := l.appendParked(ctx, p.Manager, func(st parkedState) (esdb.EventData, bool, error) {
+		if _, ok := st.open[p.EventID]; !ok {
+			return esdb.EventData{}, false, nil
+		}
+		data, err := json.Marshal(resolution{Manager: p.Manager, EventID: p.EventID, Stream: p.Stream, Revision: p.Revision,
+			Position: p.Position, ResolvedAt: time.Now().UTC()})
+		id := uuid.NewSHA1(p.EventID, fmt.Appendf(nil, "%s/resolved/%d", p.Manager, st.times[p.EventID]))
+		return esdb.EventData{EventID: id, EventType: ResolvedEventType, ContentType: esdb.ContentTypeJson, Data: data,
+			Metadata: parkedMetadata(p.Manager, p.EventID)}, true, err
+	})
 	return err
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// appendParked reads the parked stream, asks next what to append (if
+// anything), and appends it at the revision read; when the stream changed
+// meanwhile it reads it again. appended says whether it appended.
+func (l *ProcessLog) appendParked(ctx context.Context, manager string, next func(parkedState) (esdb.EventData, bool, error)) (appended bool, err error) {
+	stream := ParkedStream(manager)
+	const attempts = 5
+	for range attempts {
+		st, err := l.readParked(ctx, manager)
+		if err != nil {
+			return false, err
+		}
+		ev, ok, err := next(st)
+		if err != nil || !ok {
+			return false, err
+		}
+		var expected esdb.ExpectedRevision = esdb.NoStream{}
+		if st.revision >= 0 {
+			expected = esdb.Revision(uint64(st.revision))
+		}
+		_, err = l.conn.Append(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, ev)
+		if isWrongExpectedVersion(err) {
+			continue
+		}
+		if err != nil {
+			return false, storeError(fmt.Errorf("append to %s: %w", stream, err))
+		}
+		return true, nil
 	}
+	return false, fmt.Errorf("%s kept changing (%d attempts)", stream, attempts)
+}
+
+// parkedMetadata ties a parked stream's event to the event it is about, as
+// every event's metadata does.
+func parkedMetadata(manager string, eventID uuid.UUID) []byte {
+	md, _ := loanevents.MarshalMetadata(loanevents.Metadata{CorrelationID: eventID.String(), CausationID: eventID.String(),
+		Actor: "system:process-manager/" + manager, OccurredAt: time.Now().UTC(), SchemaVersion: loanevents.SchemaVersion})
+	return md
+}
+
+// Read reads one event of a stream back.
+func (l *ProcessLog) Read(ctx context.Context, stream string, revision uint64) (process.Recorded, error) {
+	got, err := l.conn.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(revision)}, 1)
+	if err != nil {
+		return process.Recorded{}, storeError(err)
+	}
+	if len(got) == 0 || got[0].Event == nil || got[0].Event.EventNumber != revision {
+		return process.Recorded{}, fmt.Errorf("%s@%d is no longer in the event store", stream, revision)
+	}
+	return recorded(got[0].Event), nil
 }

@@ -1,14 +1,20 @@
 // Package process holds the process managers: policies that turn an event
-// into the next command of the loan's lifecycle. The commands they issue get
+// into the next command of the loan's lifecycle, and the Runner that hands
+// them their events from the event store (a Log). The commands they issue get
 // IDs derived from the causing event, so an event delivered twice (after a
 // crash, a restart, a resubscription) yields the same command, which the
 // command path answers with its first result instead of deciding again.
+//
+// An event a manager cannot handle for good (it does not decode, or its
+// command is refused) is parked in the Log, where operators see it and replay
+// it (Replay) once its cause is fixed: it is never dropped. Failures of the
+// moment (the event store away) are tried again until they pass.
 package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/google/uuid"
 
@@ -30,14 +36,20 @@ type Event struct {
 
 // Manager reacts to some event types.
 type Manager struct {
-	// Name identifies the manager and its checkpoint; never rename one.
+	// Name identifies the manager, its checkpoint and its parked events;
+	// never rename one.
 	Name string
 	// EventTypes are the events it reacts to.
 	EventTypes []string
-	// Handle reacts to one event. An error means "not handled, try again";
-	// refusals by the domain are not errors (they are logged).
+	// Handle reacts to one event. An error means "not handled": a refusal
+	// (see Refused) parks the event, any other failure is tried again.
 	Handle func(ctx context.Context, e Event) error
 }
+
+// ErrUnhandleable: the event cannot be handled as it stands (its payload
+// does not decode, or it names no valid application); handling it again
+// cannot change that.
+var ErrUnhandleable = errors.New("the event cannot be handled")
 
 // The identities the process managers act under: services' own identities,
 // which no token can carry (see auth.Service), allowed only the commands the
@@ -48,7 +60,7 @@ var (
 )
 
 // Managers returns the loan process managers on the command use cases.
-func Managers(c *command.Commands, logger *slog.Logger) []Manager {
+func Managers(c *command.Commands) []Manager {
 	return []Manager{
 		{
 			Name:       "loanReview",
@@ -56,16 +68,15 @@ func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 			Handle: func(ctx context.Context, e Event) error {
 				submitted, ok := e.Payload.(*loansv1.LoanRequestSubmitted)
 				if !ok {
-					return nil
+					return fmt.Errorf("%w: a %s is not a LoanRequestSubmitted", ErrUnhandleable, e.Type)
 				}
 				id, err := uuid.Parse(submitted.GetLoanApplicationUuid())
 				if err != nil {
-					logger.Error("process manager: event names no valid application", "manager", "loanReview", "event_id", e.ID, "error", err)
-					return nil
+					return fmt.Errorf("%w: it names no valid application: %w", ErrUnhandleable, err)
 				}
 				_, err = c.IssueLoanReview(ctx, domain.IssueLoanReview{ApplicationID: id, Amount: submitted.GetAmount(),
 					Duration: submitted.GetDuration(), Applicant: submitted.GetApplicant()}, follow(e, "IssueLoanReview", reviewer))
-				return refusalsLogged(logger, "loanReview", e, err)
+				return err
 			},
 		},
 		{
@@ -74,16 +85,15 @@ func Managers(c *command.Commands, logger *slog.Logger) []Manager {
 			Handle: func(ctx context.Context, e Event) error {
 				approved, ok := e.Payload.(*loansv1.LoanApproved)
 				if !ok {
-					return nil
+					return fmt.Errorf("%w: a %s is not a LoanApproved", ErrUnhandleable, e.Type)
 				}
 				id, err := uuid.Parse(approved.GetLoanApplicationUuid())
 				if err != nil {
-					logger.Error("process manager: event names no valid application", "manager", "loanContract", "event_id", e.ID, "error", err)
-					return nil
+					return fmt.Errorf("%w: it names no valid application: %w", ErrUnhandleable, err)
 				}
 				_, err = c.IssueLoanContract(ctx, domain.IssueLoanContract{ApplicationID: id, Amount: approved.GetAmount(),
 					Duration: approved.GetDuration(), Applicant: approved.GetApplicant()}, follow(e, "IssueLoanContract", contractor))
-				return refusalsLogged(logger, "loanContract", e, err)
+				return err
 			},
 		},
 	}
@@ -104,15 +114,23 @@ func follow(e Event, commandName string, actor auth.Principal) command.Meta {
 	}
 }
 
-// refusalsLogged lets a domain refusal pass (issuing again cannot change
-// it) and returns every other error for a retry.
-func refusalsLogged(logger *slog.Logger, manager string, e Event, err error) error {
-	if err == nil {
-		return nil
-	}
-	if derr, ok := err.(*domain.Error); ok {
-		logger.Warn("process manager: command refused", "manager", manager, "event_id", e.ID, "reason", derr.Reason, "error", derr.Message)
-		return nil
-	}
-	return fmt.Errorf("process manager %s, event %s: %w", manager, e.ID, err)
+// Refused tells the failures that handling the event again cannot change:
+// the event is unhandleable, or the command path refused the command (a
+// domain refusal, an authorization refusal, a command ID reused). They are
+// parked at once.
+func Refused(err error) bool {
+	var (
+		derr   *domain.Error
+		access *command.AccessError
+	)
+	return errors.Is(err, ErrUnhandleable) || errors.As(err, &derr) || errors.As(err, &access) ||
+		errors.Is(err, command.ErrCommandIDReused)
+}
+
+// transient tells the failures of the moment: the event store did not
+// answer, the application kept changing, the attempt ran out of time. They
+// are tried again for as long as it takes, and never parked.
+func transient(err error) bool {
+	return errors.Is(err, command.ErrStoreUnavailable) || errors.Is(err, command.ErrRetriesExhausted) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
