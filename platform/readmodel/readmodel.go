@@ -20,6 +20,8 @@
 //   - times are kept at microsecond precision, in UTC (truncated);
 //   - positions are below 2^63 (both stores keep signed 64-bit integers);
 //   - a checkpoint never moves backward; generation numbers are never reused;
+//   - Activate refuses a generation behind the active one (ErrGenerationBehind),
+//     so readers' Position never moves backward either;
 //   - History of an unknown application is empty, not ErrNotFound;
 //   - a contribution with an empty Day counts in the funnel only.
 //
@@ -167,6 +169,9 @@ type Page struct {
 var (
 	ErrNotFound      = errors.New("readmodel: not found")
 	ErrInvalidCursor = errors.New("readmodel: invalid page cursor")
+	// ErrGenerationBehind is Activate's refusal of a generation whose
+	// checkpoint is below the active generation's.
+	ErrGenerationBehind = errors.New("readmodel: the generation is behind the active one")
 )
 
 // Writer is what the projector needs. Generations let a rebuild project into
@@ -185,9 +190,16 @@ type Writer interface {
 	// NewGeneration creates empty tables for a rebuild and returns their
 	// generation number (not active yet).
 	NewGeneration(ctx context.Context) (int, error)
-	// Activate switches readers to a generation at once. Activate a rebuilt
-	// generation only once it has caught up with the active one: readers'
-	// Position (and so consistency tokens) would go back otherwise.
+	// Activate switches readers to a generation at once, provided its
+	// checkpoint is at or past the active generation's; otherwise it
+	// changes nothing and fails with ErrGenerationBehind, since readers'
+	// Position would go back (consistency tokens already satisfied would
+	// wait again, and readers would see older data). The check and the
+	// switch are one atomic step where the store has transactions (SQLite,
+	// a MongoDB replica set): a concurrent Apply to the active generation
+	// lands either before both or after both. Without transactions (a
+	// standalone MongoDB server, FerretDB) they are two steps, and an Apply
+	// landing between them can still move readers back by what it added.
 	Activate(ctx context.Context, generation int) error
 	// DropGeneration deletes an inactive generation's tables.
 	DropGeneration(ctx context.Context, generation int) error

@@ -48,6 +48,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/loanflow/loans/platform/readmodel"
 )
@@ -342,26 +344,97 @@ func (s *Store) NewGeneration(ctx context.Context) (int, error) {
 	return m.Last, nil
 }
 
-// Activate switches readers (and the views) to a generation.
+// Activate switches readers (and the views) to a generation, provided its
+// checkpoint is at or past the active generation's.
+//
+// With transactions, the check and the switch are one transaction that also
+// writes the active generation's checkpoint document (a fence): MongoDB
+// detects conflicts between writes only, so without that write an Apply
+// moving that checkpoint could commit between the check and the switch
+// unnoticed; with it, one of the two waits for or retries after the other.
+// Without transactions the switch is a compare-and-set on the active
+// generation, after the check: an Apply landing in between is not seen
+// (the port says so).
 func (s *Store) Activate(ctx context.Context, gen int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := s.checkpoint(ctx, gen); err != nil {
-		return fmt.Errorf("mongostore: activate: %w", err)
+	var err error
+	if s.txn {
+		err = s.activateInTransaction(ctx, gen)
+	} else {
+		err = s.activate(ctx, gen, false)
 	}
-	_, err := s.db.Collection(collMeta).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: metaActive}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "generation", Value: gen}}}})
 	if err != nil {
-		return fmt.Errorf("mongostore: activate: %w", err)
+		return fmt.Errorf("mongostore: activate generation %d: %w", gen, err)
 	}
 	if s.views {
 		if err := s.createViews(ctx, gen); err != nil {
-			return fmt.Errorf("mongostore: activate: %w", err)
+			return fmt.Errorf("mongostore: activate generation %d: %w", gen, err)
 		}
 	}
 	return nil
+}
+
+func (s *Store) activateInTransaction(ctx context.Context, gen int) error {
+	sess, err := s.client.StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	// WithTransaction retries the transient errors a conflict gives.
+	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+		return nil, s.activate(ctx, gen, true)
+	}, options.Transaction().SetReadConcern(readconcern.Snapshot()).SetWriteConcern(writeconcern.Majority()))
+	return err
+}
+
+// errActiveChanged: another Activate switched readers between our read of
+// the active generation and our switch.
+var errActiveChanged = errors.New("the active generation changed meanwhile")
+
+// activate checks gen against the active generation and switches to it,
+// in or out of a transaction (ctx carries it); fence writes the active
+// generation's checkpoint document (see Activate).
+func (s *Store) activate(ctx context.Context, gen int, fence bool) error {
+	for attempt := 1; ; attempt++ {
+		cp, err := s.checkpoint(ctx, gen)
+		if err != nil {
+			return err
+		}
+		active, err := s.activeGeneration(ctx)
+		if err != nil {
+			return fmt.Errorf("active generation: %w", err)
+		}
+		if fence {
+			_, err := s.db.Collection(collCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: active}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "activation_checked_at", Value: time.Now().UTC()}}}})
+			if err != nil {
+				return fmt.Errorf("fence the active generation's checkpoint: %w", err)
+			}
+		}
+		activeCP, err := s.checkpoint(ctx, active)
+		if err != nil {
+			return fmt.Errorf("active generation %d: %w", active, err)
+		}
+		if cp < activeCP {
+			return fmt.Errorf("%w: its checkpoint %d is below active generation %d's %d", readmodel.ErrGenerationBehind, cp, active, activeCP)
+		}
+		res, err := s.db.Collection(collMeta).UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: metaActive}, {Key: "generation", Value: active}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "generation", Value: gen}}}})
+		if err != nil {
+			return err
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
+		if fence || attempt == maxAttempts {
+			// In a transaction the snapshot cannot see another value: the
+			// conflict surfaces as a transient error, retried by the caller.
+			return errActiveChanged
+		}
+	}
 }
 
 // DropGeneration deletes an inactive generation: its checkpoint first (so it

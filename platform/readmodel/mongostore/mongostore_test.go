@@ -75,6 +75,14 @@ func TestStore_MongoDB(t *testing.T) {
 	t.Run("AsOpened", func(t *testing.T) {
 		t.Logf("transactions: %v, views: %v", probe.Transactions(), probe.Views())
 		readmodeltest.Run(t, opener(uri, true))
+		if probe.Transactions() {
+			t.Run("ActivateAtomic", func(t *testing.T) {
+				readmodeltest.ActivateAtomic(t, func(t *testing.T) (readmodel.Store, readmodel.Store) {
+					db := newDatabaseName("atomic")
+					return open(t, uri, db, true), open(t, uri, db, false) // as a rebuild and the running projector
+				})
+			})
+		}
 	})
 	if probe.Transactions() {
 		t.Run("WithoutTransactions", func(t *testing.T) {
@@ -144,6 +152,9 @@ func TestOpen_FerretDB(t *testing.T) {
 		g2, err := st.NewGeneration(ctx)
 		if err != nil {
 			t.Fatalf("NewGeneration: %v", err)
+		}
+		if err := st.Apply(ctx, g2, readmodel.Batch{Checkpoint: 3}); err != nil {
+			t.Fatalf("Apply: %v", err)
 		}
 		if err := st.Activate(ctx, g2); err != nil {
 			t.Fatalf("Activate: %v", err)
@@ -374,6 +385,9 @@ func TestStore_Views(t *testing.T) {
 	g2, err := st.NewGeneration(ctx)
 	if err != nil {
 		t.Fatalf("NewGeneration: %v", err)
+	}
+	if err := st.Apply(ctx, g2, readmodel.Batch{Checkpoint: 1}); err != nil { // caught up, empty
+		t.Fatalf("Apply: %v", err)
 	}
 	if err := st.Activate(ctx, g2); err != nil {
 		t.Fatalf("Activate: %v", err)

@@ -1,6 +1,7 @@
 package readmodeltest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -105,8 +106,9 @@ func (s suite) generations(t *testing.T) {
 			t.Errorf("ActiveGeneration = %d after NewGeneration; want still %d", got, gen)
 		}
 		// Empty tables: the new generation counts statistics from zero.
+		apply(t, st, g2, readmodel.Batch{Checkpoint: one.checkpoint}) // caught up, with nothing in it
 		activate(t, st, g2)
-		readersSee(t, st, "activated empty generation", generationData{})
+		readersSee(t, st, "activated empty generation", generationData{checkpoint: one.checkpoint})
 	})
 	t.Run("WritesToInactiveInvisible", func(t *testing.T) {
 		st, gen := s.fresh(t)
@@ -136,9 +138,58 @@ func (s suite) generations(t *testing.T) {
 			t.Errorf("ActiveGeneration = %d after Activate(%d)", got, g2)
 		}
 		readersSee(t, st, "after Activate", two)
-		// The old generation is kept, untouched, until dropped: switching back works.
+		// The old generation is kept, untouched, until dropped: switching
+		// back works once it has caught up.
+		apply(t, st, gen, readmodel.Batch{Checkpoint: two.checkpoint})
 		activate(t, st, gen)
-		readersSee(t, st, "after switching back", one)
+		oneCaughtUp := one
+		oneCaughtUp.checkpoint = two.checkpoint
+		readersSee(t, st, "after switching back", oneCaughtUp)
+	})
+	t.Run("ActivateRefusesAGenerationBehind", func(t *testing.T) {
+		st, gen := s.fresh(t)
+		apply(t, st, gen, one.batch())
+		g2 := newGeneration(t, st)
+		behind := two
+		behind.checkpoint = one.checkpoint - 1
+		apply(t, st, g2, behind.batch())
+		err := st.Activate(t.Context(), g2)
+		if !errors.Is(err, readmodel.ErrGenerationBehind) {
+			t.Fatalf("Activate of generation %d at %d, the active one at %d: %v; want ErrGenerationBehind",
+				g2, behind.checkpoint, one.checkpoint, err)
+		}
+		if got := activeGeneration(t, st); got != gen {
+			t.Errorf("ActiveGeneration = %d after a refused Activate; want still %d", got, gen)
+		}
+		readersSee(t, st, "after a refused Activate", one)
+
+		// At the same checkpoint it is caught up: activated.
+		apply(t, st, g2, readmodel.Batch{Checkpoint: one.checkpoint})
+		activate(t, st, g2)
+		caughtUp := behind
+		caughtUp.checkpoint = one.checkpoint
+		readersSee(t, st, "after Activate at the active checkpoint", caughtUp)
+	})
+	t.Run("ActivateComparesWithTheActiveCheckpointNow", func(t *testing.T) {
+		// The active generation keeps moving while a rebuild catches up:
+		// what counts is its checkpoint at the switch.
+		st, gen := s.fresh(t)
+		apply(t, st, gen, one.batch())
+		g2 := newGeneration(t, st)
+		apply(t, st, g2, readmodel.Batch{Checkpoint: one.checkpoint})
+		apply(t, st, gen, readmodel.Batch{Checkpoint: one.checkpoint + 5})
+		if err := st.Activate(t.Context(), g2); !errors.Is(err, readmodel.ErrGenerationBehind) {
+			t.Fatalf("Activate of generation %d at %d, the active one moved on to %d: %v; want ErrGenerationBehind",
+				g2, one.checkpoint, one.checkpoint+5, err)
+		}
+		if got := position(t, st); got != one.checkpoint+5 {
+			t.Errorf("Position = %d after a refused Activate; want %d", got, one.checkpoint+5)
+		}
+		apply(t, st, g2, readmodel.Batch{Checkpoint: one.checkpoint + 9})
+		activate(t, st, g2)
+		if got := position(t, st); got != one.checkpoint+9 {
+			t.Errorf("Position = %d after Activate; want %d", got, one.checkpoint+9)
+		}
 	})
 	t.Run("ActivateActiveIsNoOp", func(t *testing.T) {
 		st, gen := s.fresh(t)
@@ -219,9 +270,16 @@ func (s suite) position(t *testing.T) {
 		if got := position(t, st); got != 17 {
 			t.Errorf("Position = %d after writing to an inactive generation; want 17", got)
 		}
+		if err := st.Activate(t.Context(), g2); !errors.Is(err, readmodel.ErrGenerationBehind) {
+			t.Errorf("Activate of a generation at 9, the active one at 17: %v; want ErrGenerationBehind", err)
+		}
+		if got := position(t, st); got != 17 {
+			t.Errorf("Position = %d after a refused Activate; want 17 still", got)
+		}
+		apply(t, st, g2, readmodel.Batch{Checkpoint: 23})
 		activate(t, st, g2)
-		if got := position(t, st); got != 9 {
-			t.Errorf("Position = %d after Activate; want the new generation's 9", got)
+		if got := position(t, st); got != 23 {
+			t.Errorf("Position = %d after Activate; want the new generation's 23", got)
 		}
 	})
 }

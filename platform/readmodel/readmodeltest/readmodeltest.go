@@ -30,6 +30,9 @@
 //   - A checkpoint never moves backward: Apply with a lower Checkpoint keeps
 //     the higher one (a replayed or parked event's batch must not rewind
 //     readers' consistency tokens).
+//   - Activate refuses a generation whose checkpoint is below the active
+//     generation's at that moment, with ErrGenerationBehind, and changes
+//     nothing; at an equal checkpoint it switches.
 //   - Apply, Checkpoint and Activate on a generation that does not exist (never
 //     created, or dropped) fail; so does DropGeneration on the active one.
 //     NewGeneration never reuses a number, even a dropped one's.

@@ -284,16 +284,29 @@ func (s *Store) NewGeneration(ctx context.Context) (int, error) {
 	return gen, nil
 }
 
-// Activate switches readers, and the analysts' views, to generation gen in
-// one transaction.
+// Activate switches readers, and the analysts' views, to generation gen,
+// provided its checkpoint is at or past the active generation's: the check
+// and the switch are one IMMEDIATE transaction, which every writer (in this
+// process or another) waits for, so no Apply to the active generation can
+// land between them.
 func (s *Store) Activate(ctx context.Context, gen int) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkpoint WHERE generation = ?`, gen).Scan(&n); err != nil {
+		var cp, activeCP int64
+		var active int
+		err := tx.QueryRowContext(ctx, `SELECT position FROM checkpoint WHERE generation = ?`, gen).Scan(&cp)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoGeneration
+		}
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return errNoGeneration
+		err = tx.QueryRowContext(ctx, `SELECT m.active_generation, c.position FROM meta m JOIN checkpoint c ON c.generation = m.active_generation`).
+			Scan(&active, &activeCP)
+		if err != nil {
+			return err
+		}
+		if cp < activeCP {
+			return fmt.Errorf("%w: its checkpoint %d is below active generation %d's %d", readmodel.ErrGenerationBehind, cp, active, activeCP)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE meta SET active_generation = ?`, gen); err != nil {
 			return err

@@ -34,6 +34,7 @@ import (
 
 	"github.com/loanflow/loans/devstack/benchcpu"
 	"github.com/loanflow/loans/devstack/eventstore"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 )
 
@@ -52,6 +53,7 @@ type config struct {
 	verbose       bool
 	cacheMiB      int
 	batch         int
+	fillOnly      bool
 }
 
 // Targets (the issue's).
@@ -87,6 +89,7 @@ func run() error {
 	flag.DurationVar(&cfg.ferretTimeout, "ferret-timeout", 20*time.Minute, "how long the FerretDB figure may take (the rate so far is reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
 	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache of each connection, in MiB, for both (a) and (b) (0: sqlitestore's defaults)")
+	flag.BoolVar(&cfg.fillOnly, "fill-only", false, "fill the event store in -dir and stop (later runs with the same -dir reuse it)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of the raw and catch-up runs to FILE.raw.N and FILE.catchup.N")
 	flag.Parse()
 
@@ -115,8 +118,16 @@ func run() error {
 		return err
 	}
 	defer client.Close()
+	pconn, err := esdbconn.Dial(conn, nil)
+	if err != nil {
+		return err
+	}
+	defer pconn.Close(context.Background())
 
-	b := &bench{cfg: cfg, dir: dir, client: client}
+	b := &bench{cfg: cfg, dir: dir, client: client, conn: pconn}
+	if cfg.fillOnly {
+		return b.fill()
+	}
 	if !cfg.ferretOnly {
 		if err := b.sqlitePhases(); err != nil {
 			return err

@@ -22,6 +22,7 @@ import (
 	"github.com/loanflow/loans/devstack/benchcpu"
 	"github.com/loanflow/loans/devstack/docstore"
 	"github.com/loanflow/loans/devstack/eventstore"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/mongostore"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
@@ -38,7 +39,8 @@ var (
 type bench struct {
 	cfg    config
 	dir    string
-	client *esdb.Client
+	client *esdb.Client   // appends, reads
+	conn   *esdbconn.Conn // the projector's
 
 	// The filled store.
 	reused  bool   // filled by an earlier run (-dir)
@@ -75,7 +77,7 @@ type rawBatch struct {
 // append holding one stream's events of one step (one to two events), from
 // cfg.writers goroutines.
 func (b *bench) fill() error {
-	if head, err := projector.New(b.client, nil, quiet, projector.Options{}).Head(context.Background()); err != nil {
+	if head, err := projector.New(b.conn, nil, quiet, projector.Options{}).Head(context.Background()); err != nil {
 		return err
 	} else if head > 0 {
 		b.reused, b.lastPos = true, head
@@ -322,7 +324,7 @@ func (b *bench) catchUpRun(r int, keep bool) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &liveProjector{path: path, store: st, cancel: cancel, done: make(chan error, 1)}
-	p := projector.New(b.client, st, quiet, projector.Options{MaxBatch: b.cfg.batch})
+	p := projector.New(b.conn, st, quiet, projector.Options{MaxBatch: b.cfg.batch})
 	cpu := benchcpu.Now()
 	start := time.Now()
 	go func() { l.done <- p.Run(ctx) }()
@@ -538,6 +540,11 @@ func (b *bench) ferret() error {
 	// The projection gets at most ferretTimeout; the rate so far is reported.
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ferretTimeout)
 	defer cancel()
+	pconn, err := esdbconn.Dial(conn, nil)
+	if err != nil {
+		return err
+	}
+	defer pconn.Close(context.Background())
 	runCtx, stopRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	start := time.Now()
@@ -545,7 +552,7 @@ func (b *bench) ferret() error {
 	if b.cfg.verbose {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	go func() { done <- projector.New(client, st, logger, projector.Options{}).Run(runCtx) }()
+	go func() { done <- projector.New(pconn, st, logger, projector.Options{}).Run(runCtx) }()
 	defer func() { stopRun(); <-done }()
 	var cp uint64
 	for cp < last {

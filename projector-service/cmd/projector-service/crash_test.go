@@ -24,6 +24,7 @@ import (
 
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
 	"github.com/loanflow/loans/projector-service/internal/eventgen"
 	"github.com/loanflow/loans/projector-service/internal/projector"
@@ -121,7 +122,11 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	for round := 1; round <= kills; round++ {
 		child := h.start()
 		delay := 300*time.Millisecond + time.Duration(rng.IntN(900))*time.Millisecond
-		time.Sleep(delay)
+		select { // the random moment of the kill
+		case <-time.After(delay):
+		case <-child.exited:
+			t.Fatalf("round %d: child %d exited by itself before its kill: %v\n%s", round, child.n, child.waitErr, child.log())
+		}
 		child.kill()
 		t.Logf("round %d: SIGKILL after %v; %d events appended so far, checkpoint %d", round, delay, appended.Load(), h.checkpoint(path))
 		if t.Failed() {
@@ -170,7 +175,12 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- projector.New(client, fresh, quietLogger(), projector.Options{}).Run(ctx) }()
+	conn, err := esdbconn.Dial(es.ConnectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	go func() { done <- projector.New(conn, fresh, quietLogger(), projector.Options{}).Run(ctx) }()
 	projectortest.WaitCheckpoint(t, fresh, lastLoan, 2*time.Minute)
 	cancel()
 	if err := <-done; err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/loanflow/loans/platform/envflag"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/projector-service/internal/projector"
@@ -149,16 +150,21 @@ type config struct {
 }
 
 func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Logger, stdout io.Writer) (int, error) {
-	esCfg, err := esdb.ParseConnectionString(cfg.eventStore)
-	if err != nil {
+	if _, err := esdb.ParseConnectionString(cfg.eventStore); err != nil {
 		return exitUsage, fmt.Errorf("-eventstore: %w", err)
 	}
-	esCfg.Logger = esdblog.To(logger)
-	client, err := esdb.NewClient(esCfg)
+	conn, err := esdbconn.Dial(cfg.eventStore, esdblog.To(logger))
 	if err != nil {
 		return exitError, fmt.Errorf("event store: %w", err)
 	}
-	defer client.Close()
+	defer func() {
+		// A call still waiting for a store that is away is left to the exit.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := conn.Close(closeCtx); err != nil {
+			logger.Warn("projector-service: closing the event store connection", "error", err)
+		}
+	}()
 	st, err := storeurl.Open(ctx, cfg.readModel)
 	if err != nil {
 		return exitError, err
@@ -175,7 +181,7 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 			maxBatch = projector.SQLiteMaxBatch
 		}
 	}
-	p := projector.New(client, st, logger, projector.Options{MaxBatch: maxBatch})
+	p := projector.New(conn, st, logger, projector.Options{MaxBatch: maxBatch})
 	logger.Info("projector-service: starting", "subcommand", sub, "readmodel", storeurl.Redact(cfg.readModel), "max_batch", maxBatch)
 
 	switch sub {

@@ -139,9 +139,11 @@ func TestMain_Subcommands(t *testing.T) {
 	model, last := projectortest.Fold(t, s.client)
 
 	stop := s.run(t)
-	deadline := time.Now().Add(wait)
-	for !fileExists(s.path) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// run creates the read model's file; the query side opens it then.
+	for deadline := time.Now().Add(wait); !fileExists(s.path); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run did not create %s within %v", s.path, wait)
+		}
 	}
 	projectortest.WaitCheckpoint(t, s.open(t), last, wait)
 	log := stop()

@@ -50,7 +50,7 @@ const (
 // and waits for the goroutine.
 func (p *Projector) subscribe(ctx context.Context, checkpoint uint64) (<-chan item, context.CancelFunc, error) {
 	subCtx, cancel := context.WithCancel(ctx)
-	sub, err := p.client.SubscribeToAll(subCtx, esdb.SubscribeToAllOptions{From: allPosition(checkpoint), Filter: filter()})
+	sub, err := p.es.SubscribeToAll(subCtx, esdb.SubscribeToAllOptions{From: allPosition(checkpoint), Filter: filter()})
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("subscribe to $all after %d: %w", checkpoint, err)
@@ -138,6 +138,7 @@ func (p *Projector) follow(ctx context.Context, gen int, o followOptions) error 
 	if err != nil {
 		return err
 	}
+	p.state.set(phaseCatchingUp, committed, nil)
 	defer cancel()
 	f := &follower{p: p, gen: gen, o: o, committed: committed, seen: committed, timer: time.NewTimer(time.Hour)}
 	f.timer.Stop()
@@ -245,6 +246,9 @@ func (f *follower) flush(ctx context.Context) error {
 		return err
 	}
 	f.pending, f.committed = f.pending[:0], f.seen
+	if !f.live {
+		f.p.state.set(phaseCatchingUp, f.committed, nil)
+	}
 	return nil
 }
 
@@ -267,6 +271,7 @@ func (f *follower) take(ctx context.Context, it item) (done bool, err error) {
 			f.p.logger.Info("projector: caught up; live", "generation", f.gen, "position", f.seen)
 		}
 		f.live = true
+		f.p.state.set(phaseLive, f.seen, nil)
 		if f.o.untilHeadOf {
 			// The server's head is at least the target, read before subscribing.
 			f.seen = max(f.seen, f.o.target)
@@ -276,6 +281,7 @@ func (f *follower) take(ctx context.Context, it item) (done bool, err error) {
 		}
 	case kindFellBehind:
 		f.live = false
+		f.p.state.set(phaseCatchingUp, f.seen, nil)
 		f.p.logger.Info("projector: fell behind; catching up", "generation", f.gen, "position", f.seen)
 	case kindDropped:
 		if ctx.Err() != nil { // dropped because we are stopping

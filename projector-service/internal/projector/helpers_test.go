@@ -16,6 +16,7 @@ import (
 
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
 	"github.com/loanflow/loans/projector-service/internal/projector"
@@ -29,7 +30,8 @@ var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
 type env struct {
 	es     *eventstoretest.Server
-	client *esdb.Client
+	client *esdb.Client       // the test's own: appends, folds
+	conn   *esdbconn.Conn     // the projector's
 	path   string             // the SQLite file
 	store  *sqlitestore.Store // what the projector writes through
 	// reader is the query side: another *Store on the same file, as the
@@ -40,10 +42,27 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	es := eventstoretest.Start(t, eventstore.Config{})
-	e := &env{es: es, client: es.Client(t), path: filepath.Join(t.TempDir(), "readmodel.db")}
+	e := &env{es: es, client: es.Client(t), conn: dial(t, es.ConnectionString), path: filepath.Join(t.TempDir(), "readmodel.db")}
 	e.store = openStore(t, e.path)
 	e.reader = openStore(t, e.path)
 	return e
+}
+
+// dial connects the projector to the event store as the service does.
+func dial(t *testing.T, connectionString string) *esdbconn.Conn {
+	t.Helper()
+	c, err := esdbconn.Dial(connectionString, nil)
+	if err != nil {
+		t.Fatalf("dial the event store: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close the event store connection: %v", err)
+		}
+	})
+	return c
 }
 
 func openStore(t *testing.T, path string) *sqlitestore.Store {
@@ -134,6 +153,13 @@ func (f *faultyStore) check(method string, b *readmodel.Batch) error {
 	return nil
 }
 
+// calls is how many times method was called (failed or not).
+func (f *faultyStore) calls(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen[method]
+}
+
 func (f *faultyStore) setFail(fail func(method string, b *readmodel.Batch) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,6 +185,23 @@ func (f *faultyStore) Park(ctx context.Context, e readmodel.ParkedEvent) error {
 		return err
 	}
 	return f.Writer.Park(ctx, e)
+}
+
+// eventually waits until cond holds, checking every few milliseconds, and
+// fails the test with cond's last word if it does not within timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, why)
+		}
+		time.Sleep(5 * time.Millisecond) // the polling pace
+	}
 }
 
 func hasPosition(b *readmodel.Batch, position uint64) bool {

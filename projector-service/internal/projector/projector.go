@@ -21,6 +21,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -53,6 +54,10 @@ type Options struct {
 	// StopTimeout bounds how long the batch in hand may take to be written
 	// once Run's context ends (10 s).
 	StopTimeout time.Duration
+	// ChaseTimeout bounds how long a rebuild, having reached the head it
+	// started at, follows $all until its generation has caught up with the
+	// active one, which a running projector keeps moving (2 min).
+	ChaseTimeout time.Duration
 	// Now gives the time events are parked at (time.Now).
 	Now func() time.Time
 }
@@ -92,26 +97,44 @@ func (o Options) withDefaults() Options {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 10 * time.Second
 	}
+	if o.ChaseTimeout <= 0 {
+		o.ChaseTimeout = 2 * time.Minute
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	return o
 }
 
+// EventStore is what the projector needs of the event store:
+// esdbconn.Conn, whose calls are bounded by their context and whose
+// discovery of the store never gives up.
+type EventStore interface {
+	// SubscribeToAll starts a catch-up subscription; the subscription lives
+	// until ctx ends or it is closed.
+	SubscribeToAll(ctx context.Context, opts esdb.SubscribeToAllOptions) (*esdb.Subscription, error)
+	// ReadAll reads up to count events of $all, all held in memory.
+	ReadAll(ctx context.Context, opts esdb.ReadAllOptions, count uint64) ([]esdb.ResolvedEvent, error)
+	// Healthy tells whether the store answers (readiness).
+	Healthy(ctx context.Context) error
+}
+
 // Projector projects loan events from the event store into a read model.
 type Projector struct {
-	client *esdb.Client
+	es     EventStore
 	store  readmodel.Writer
 	logger *slog.Logger
 	opts   Options
 	// onPark, when set, is told each position parked (a rebuild notes
 	// what it could not project).
 	onPark func(position uint64)
+	// state is where following is, for Ready.
+	state *runState
 }
 
 // New prepares a projector.
-func New(client *esdb.Client, store readmodel.Writer, logger *slog.Logger, opts Options) *Projector {
-	return &Projector{client: client, store: store, logger: logger, opts: opts.withDefaults()}
+func New(es EventStore, store readmodel.Writer, logger *slog.Logger, opts Options) *Projector {
+	return &Projector{es: es, store: store, logger: logger, opts: opts.withDefaults(), state: &runState{}}
 }
 
 // errGenerationChanged ends following a generation that is no longer the
@@ -123,6 +146,7 @@ var errGenerationChanged = errors.New("projector: another generation was activat
 // a rebuild) it goes on from that generation's checkpoint. Failures of the
 // event store or the read model are waited out with backoff.
 func (p *Projector) Run(ctx context.Context) error {
+	defer p.state.set(phaseStopped, 0, nil)
 	backoff := p.opts.RetryBackoff
 	for ctx.Err() == nil {
 		gen, err := p.store.ActiveGeneration(ctx)
@@ -132,11 +156,14 @@ func (p *Projector) Run(ctx context.Context) error {
 			if err == nil || ctx.Err() != nil {
 				return nil
 			}
+		} else {
+			err = fmt.Errorf("active generation: %w", err)
 		}
 		if errors.Is(err, errGenerationChanged) {
 			backoff = p.opts.RetryBackoff
 			continue
 		}
+		p.state.set(phaseInterrupted, 0, err)
 		p.logger.Warn("projector: interrupted; resuming from the checkpoint", "error", err, "after", backoff)
 		if !sleep(ctx, backoff) {
 			return nil

@@ -2,6 +2,8 @@ package projector_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,7 +29,7 @@ func TestProjector_Run(t *testing.T) {
 		model, last := projectortest.Fold(t, e.client)
 		opts := fastOptions()
 		opts.MaxBatch = 100 // several batches, some cut by size
-		start(t, projector.New(e.client, e.store, testLogger(t), opts))
+		start(t, projector.New(e.conn, e.store, testLogger(t), opts))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		projectortest.Equal(t, e.reader, model)
 		if p := parked(t, e.store); len(p) != 0 {
@@ -41,7 +43,7 @@ func TestProjector_Run(t *testing.T) {
 		_, last := projectortest.Fold(t, e.client)
 		opts := fastOptions()
 		opts.MaxDelay = time.Hour // catching up may wait for a full batch; live must not
-		start(t, projector.New(e.client, e.store, testLogger(t), opts))
+		start(t, projector.New(e.conn, e.store, testLogger(t), opts))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait) // the catch-up ends with CaughtUp
 		for range 5 {
 			pos := projectortest.Append(t, e.client, g.Lifecycle()[0])
@@ -54,7 +56,7 @@ func TestProjector_Run(t *testing.T) {
 		e := newEnv(t)
 		projectortest.AppendLifecycles(t, e.client, eventgen.New(3, t0), 300, 8)
 		model, last := projectortest.Fold(t, e.client)
-		p := projector.New(e.client, e.store, testLogger(t), fastOptions())
+		p := projector.New(e.conn, e.store, testLogger(t), fastOptions())
 		r := start(t, p)
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		r.stop(t)
@@ -83,7 +85,7 @@ func TestProjector_Run(t *testing.T) {
 		}})
 		last := projectortest.Append(t, e.client, life[1:]...)
 		model, _ := projectortest.Fold(t, e.client)
-		start(t, projector.New(e.client, e.store, testLogger(t), fastOptions()))
+		start(t, projector.New(e.conn, e.store, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		projectortest.Equal(t, e.reader, model)
 		if p := parked(t, e.store); len(p) != 0 {
@@ -95,10 +97,10 @@ func TestProjector_Run(t *testing.T) {
 		g := eventgen.New(5, t0)
 		projectortest.AppendLifecycles(t, e.client, g, 20, 2)
 		_, last := projectortest.Fold(t, e.client)
-		start(t, projector.New(e.client, e.store, testLogger(t), fastOptions()))
+		start(t, projector.New(e.conn, e.store, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		// Another process builds and activates a generation.
-		res, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0)
+		res, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0)
 		if err != nil {
 			t.Fatalf("rebuild: %v", err)
 		}
@@ -130,7 +132,7 @@ func TestProjector_Parking(t *testing.T) {
 		projectortest.AppendLifecycles(t, e.client, g, 30, 2)
 		model, last := projectortest.Fold(t, e.client)
 
-		start(t, projector.New(e.client, e.store, testLogger(t), fastOptions()))
+		start(t, projector.New(e.conn, e.store, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		projectortest.Equal(t, e.reader, model)
 		p := parked(t, e.store)
@@ -146,7 +148,7 @@ func TestProjector_Parking(t *testing.T) {
 		}
 
 		t.Run("ReplayKeepsThemParked", func(t *testing.T) {
-			out, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
+			out, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +173,7 @@ func TestProjector_Parking(t *testing.T) {
 
 		fs := &faultyStore{Writer: e.store}
 		fs.setFail(func(method string, b *readmodel.Batch) bool { return method == "Apply" && hasPosition(b, refused) })
-		start(t, projector.New(e.client, fs, testLogger(t), fastOptions()))
+		start(t, projector.New(e.conn, fs, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		p := parked(t, e.store)
 		if len(p) != 1 || p[0].Position != refused || !strings.Contains(p[0].Error, errInjected.Error()) {
@@ -192,7 +194,7 @@ func TestProjector_Parking(t *testing.T) {
 
 		t.Run("ReplayUnparksItOnceTheStoreTakesIt", func(t *testing.T) {
 			fs.setFail(nil)
-			out, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
+			out, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +212,7 @@ func TestProjector_Parking(t *testing.T) {
 			if d := projectortest.Diff(got, projectortest.Snapshot{Applications: want.Applications, History: want.History, Days: got.Days, Funnel: got.Funnel}); len(d) > 0 {
 				t.Errorf("read model after the replay:\n%s", strings.Join(d, "\n"))
 			}
-			if _, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0); err != nil {
+			if _, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0); err != nil {
 				t.Fatal(err)
 			}
 			projectortest.Equal(t, e.reader, model)
@@ -220,18 +222,43 @@ func TestProjector_Parking(t *testing.T) {
 		e := newEnv(t)
 		projectortest.AppendLifecycles(t, e.client, eventgen.New(8, t0), 50, 4)
 		model, last := projectortest.Fold(t, e.client)
+		// Every write and read of the projection fails; parking does not,
+		// so a projector that took the outage for bad events would park
+		// them all.
 		fs := &faultyStore{Writer: e.store}
 		var down atomic.Bool
 		down.Store(true)
-		fs.setFail(func(string, *readmodel.Batch) bool { return down.Load() })
-		start(t, projector.New(e.client, fs, testLogger(t), fastOptions()))
-		time.Sleep(300 * time.Millisecond) // several rounds of retries
+		fs.setFail(func(method string, _ *readmodel.Batch) bool {
+			return down.Load() && (method == "Apply" || method == "Applications")
+		})
+		p := projector.New(e.conn, fs, testLogger(t), fastOptions())
+		start(t, p)
+		// Three rounds of a batch's 3 attempts, the check that finds the
+		// store down, and following again from the checkpoint.
+		const rounds = 3 * (3 + 1)
+		eventually(t, wait, func() (bool, string) {
+			n := fs.calls("Apply") + fs.calls("Applications")
+			return n >= rounds, fmt.Sprintf("the store was asked %d times, want at least %d", n, rounds)
+		})
+		if err := p.Ready(t.Context()); !errors.Is(err, projector.ErrNotReady) {
+			t.Errorf("Ready with the read model refusing every write: %v; want ErrNotReady", err)
+		}
+		if got := position(t, e.reader); got != 0 {
+			t.Errorf("the checkpoint moved to %d while the store refused every write", got)
+		}
+		if p := parked(t, e.store); len(p) != 0 {
+			t.Fatalf("parked %d events while the store was down, want none", len(p))
+		}
 		down.Store(false)
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		projectortest.Equal(t, e.reader, model)
 		if p := parked(t, e.store); len(p) != 0 {
 			t.Errorf("parked %d events while the store was down, want none", len(p))
 		}
+		eventually(t, wait, func() (bool, string) {
+			err := p.Ready(t.Context())
+			return err == nil, fmt.Sprintf("Ready once the store is back: %v", err)
+		})
 	})
 	t.Run("ReplayOfAnEventItsApplicationMovedPastIsHistoryOnly", func(t *testing.T) {
 		e := newEnv(t)
@@ -246,10 +273,10 @@ func TestProjector_Parking(t *testing.T) {
 		fs.setFail(func(method string, b *readmodel.Batch) bool { return method == "Apply" && hasPosition(b, first) })
 		opts := fastOptions()
 		opts.MaxBatch = 1
-		start(t, projector.New(e.client, fs, testLogger(t), opts))
+		start(t, projector.New(e.conn, fs, testLogger(t), opts))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		fs.setFail(nil)
-		out, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
+		out, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).ReplayParked(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +300,7 @@ func TestProjector_Rebuild(t *testing.T) {
 		e := newEnv(t)
 		projectortest.AppendLifecycles(t, e.client, eventgen.New(10, t0), 1500, 8)
 		model, last := projectortest.Fold(t, e.client)
-		start(t, projector.New(e.client, e.store, testLogger(t), fastOptions()))
+		start(t, projector.New(e.conn, e.store, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, last, wait)
 		old := active(t, e.store)
 
@@ -309,7 +336,7 @@ func TestProjector_Rebuild(t *testing.T) {
 				}
 			}
 		}()
-		res, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 100*time.Millisecond)
+		res, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 100*time.Millisecond)
 		close(stop)
 		seen := <-polled
 		if err != nil {
@@ -340,13 +367,13 @@ func TestProjector_Rebuild(t *testing.T) {
 		model, _ := projectortest.Fold(t, e.client)
 		fs := &faultyStore{Writer: e.store}
 		fs.setFail(func(method string, b *readmodel.Batch) bool { return method == "Apply" && hasPosition(b, refused) })
-		r := start(t, projector.New(e.client, fs, testLogger(t), fastOptions()))
+		r := start(t, projector.New(e.conn, fs, testLogger(t), fastOptions()))
 		projectortest.WaitCheckpoint(t, e.reader, max(last, bad), wait)
 		r.stop(t)
 		if p := parked(t, e.store); len(p) != 2 {
 			t.Fatalf("parked %+v, want 2", p)
 		}
-		res, err := projector.New(e.client, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0)
+		res, err := projector.New(e.conn, e.store, testLogger(t), fastOptions()).Rebuild(t.Context(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +400,7 @@ func TestProjector_Rebuild(t *testing.T) {
 		})
 		opts := fastOptions()
 		opts.MaxBatch = 100
-		_, err := projector.New(e.client, fs, testLogger(t), opts).Rebuild(ctx, 0)
+		_, err := projector.New(e.conn, fs, testLogger(t), opts).Rebuild(ctx, 0)
 		if err == nil {
 			t.Fatal("rebuild cancelled midway: no error")
 		}
@@ -393,7 +420,7 @@ func TestProjector_PayloadAsStored(t *testing.T) {
 	md, _ := loanevents.MarshalMetadata(loanevents.Metadata{CommandID: "c1", CorrelationID: "k1", CausationID: "c1", Actor: "ada", OccurredAt: t0, SchemaVersion: 1})
 	pos := projectortest.Append(t, e.client, eventgen.Append{Stream: "loanRequest-" + id, Expected: -1,
 		Events: []esdb.EventData{{EventID: uuid.New(), EventType: typ, ContentType: esdb.ContentTypeJson, Data: data, Metadata: md}}})
-	start(t, projector.New(e.client, e.store, testLogger(t), fastOptions()))
+	start(t, projector.New(e.conn, e.store, testLogger(t), fastOptions()))
 	projectortest.WaitCheckpoint(t, e.reader, pos, wait)
 	h, err := e.reader.History(t.Context(), id)
 	if err != nil || len(h) != 1 {

@@ -2,9 +2,7 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -90,19 +88,14 @@ func (p *Projector) replay(ctx context.Context, gen int, pe readmodel.ParkedEven
 
 // ReadAt reads the event at a $all position.
 func (p *Projector) ReadAt(ctx context.Context, position uint64) (projection.Recorded, error) {
-	rs, err := p.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: esdb.Position{Commit: position, Prepare: position}}, 1)
+	events, err := p.es.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: esdb.Position{Commit: position, Prepare: position}}, 1)
 	if err != nil {
 		return projection.Recorded{}, fmt.Errorf("read $all at %d: %w", position, err)
 	}
-	defer rs.Close()
-	re, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
+	if len(events) == 0 {
 		return projection.Recorded{}, fmt.Errorf("no event at position %d in the event store", position)
 	}
-	if err != nil {
-		return projection.Recorded{}, fmt.Errorf("read $all at %d: %w", position, err)
-	}
-	e := re.OriginalEvent()
+	e := events[0].OriginalEvent()
 	if e == nil || e.Position.Commit != position {
 		return projection.Recorded{}, fmt.Errorf("no event at position %d in the event store", position)
 	}

@@ -112,8 +112,10 @@ func (p *Projector) retry(ctx context.Context, gen int, fn func(context.Context)
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = fn(ctx); err == nil {
+			p.state.writeFailed(nil)
 			return nil
 		}
+		p.state.writeFailed(err)
 		if attempt >= p.opts.Attempts || ctx.Err() != nil {
 			return err
 		}
