@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service projector-service
+MODULES := gen platform devstack command-service query-service projector-service chaos
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
@@ -23,7 +23,7 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector chaos
 
 COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
@@ -76,6 +76,10 @@ test: lint
 		echo "NOTE: MONGODB_URI is not set: the read-model contract suite ran on SQLite and on embedded FerretDB;"; \
 		echo "      its run against a real MongoDB was SKIPPED (set MONGODB_URI=mongodb://host:27017/?replicaSet=rs0 to run it)."; \
 	fi
+
+## chaos: kill processes at random under simulated users, then check that nothing acknowledged was lost or duplicated and that the read model equals a replay (CHAOS_ROUNDS, default 100; CHAOS_SEED replays a schedule; CHAOS_FLAGS passes more flags)
+chaos: build
+	$(GO) run ./chaos/cmd/chaos -bin $(BIN) $(CHAOS_FLAGS)
 
 ## lint: buf lint, buf breaking, generated code fresh, gofmt, go vet and tidy go.mod files
 lint: proto-check
