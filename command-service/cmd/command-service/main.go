@@ -146,34 +146,37 @@ func parseOpsFlags(name string, args []string) (opsFlags, error) {
 	return f, err
 }
 
-func (f opsFlags) config() (service.Config, error) {
-	logger, err := newLogger(*f.logLevel)
-	return service.Config{EventStore: *f.eventStore, Logger: logger}, err
-}
-
-// parked prints the parked events, one JSON object a line.
-func parked(args []string, stdout io.Writer) error {
-	f, err := parseOpsFlags("parked", args)
+// runOps parses a subcommand's flags and runs op with the configuration and
+// the manager they name, until op returns or SIGINT/SIGTERM.
+func runOps(name string, args []string, op func(ctx context.Context, cfg service.Config, manager string) error) error {
+	f, err := parseOpsFlags(name, args)
 	if err != nil {
 		return err
 	}
-	cfg, err := f.config()
+	logger, err := newLogger(*f.logLevel)
 	if err != nil {
 		return err
 	}
 	ctx, stop := opsContext()
 	defer stop()
-	list, err := service.ListParked(ctx, cfg, *f.manager)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(stdout)
-	for _, p := range list {
-		if err := enc.Encode(p); err != nil {
+	return op(ctx, service.Config{EventStore: *f.eventStore, Logger: logger}, *f.manager)
+}
+
+// parked prints the parked events, one JSON object a line.
+func parked(args []string, stdout io.Writer) error {
+	return runOps("parked", args, func(ctx context.Context, cfg service.Config, manager string) error {
+		list, err := service.ListParked(ctx, cfg, manager)
+		if err != nil {
 			return err
 		}
-	}
-	return nil
+		enc := json.NewEncoder(stdout)
+		for _, p := range list {
+			if err := enc.Encode(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // replayOutcome is one line of replay-parked's output.
@@ -189,37 +192,29 @@ type replayOutcome struct {
 // replayParked handles the parked events again and prints each outcome, one
 // JSON object a line; errStillParked when some still fail.
 func replayParked(args []string, stdout io.Writer) error {
-	f, err := parseOpsFlags("replay-parked", args)
-	if err != nil {
-		return err
-	}
-	cfg, err := f.config()
-	if err != nil {
-		return err
-	}
-	ctx, stop := opsContext()
-	defer stop()
-	outcomes, err := service.ReplayParked(ctx, cfg, *f.manager)
-	enc := json.NewEncoder(stdout)
-	failed := 0
-	for _, o := range outcomes {
-		line := replayOutcome{Manager: o.Parked.Manager, EventID: o.Parked.EventID.String(), Stream: o.Parked.Stream,
-			Revision: o.Parked.Revision, Resolved: o.Err == nil}
-		if o.Err != nil {
-			line.Error = o.Err.Error()
-			failed++
+	return runOps("replay-parked", args, func(ctx context.Context, cfg service.Config, manager string) error {
+		outcomes, err := service.ReplayParked(ctx, cfg, manager)
+		enc := json.NewEncoder(stdout)
+		failed := 0
+		for _, o := range outcomes {
+			line := replayOutcome{Manager: o.Parked.Manager, EventID: o.Parked.EventID.String(), Stream: o.Parked.Stream,
+				Revision: o.Parked.Revision, Resolved: o.Err == nil}
+			if o.Err != nil {
+				line.Error = o.Err.Error()
+				failed++
+			}
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
 		}
-		if err := enc.Encode(line); err != nil {
+		if err != nil {
 			return err
 		}
-	}
-	if err != nil {
-		return err
-	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d", errStillParked, failed, len(outcomes))
-	}
-	return nil
+		if failed > 0 {
+			return fmt.Errorf("%w: %d of %d", errStillParked, failed, len(outcomes))
+		}
+		return nil
+	})
 }
 
 func eventStoreFlag(fs *flag.FlagSet) *string {
