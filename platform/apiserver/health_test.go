@@ -20,6 +20,7 @@ import (
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/health"
+	"github.com/loanflow/loans/platform/health/healthtest"
 )
 
 // dependency is a readiness check whose answer the test sets.
@@ -83,39 +84,14 @@ func grpcStatus(t *testing.T, h healthpb.HealthClient, service string) healthpb.
 	return resp.GetStatus()
 }
 
-// watch opens a health Watch stream on service and delivers what it sends.
-func watch(t *testing.T, h healthpb.HealthClient, service string) <-chan healthpb.HealthCheckResponse_ServingStatus {
+func watch(t *testing.T, h healthpb.HealthClient, service string) <-chan healthtest.Status {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	t.Cleanup(cancel)
-	stream, err := h.Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan healthpb.HealthCheckResponse_ServingStatus, 16)
-	go func() {
-		defer close(ch)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			ch <- resp.GetStatus()
-		}
-	}()
-	return ch
+	return healthtest.Watch(t, h, service)
 }
 
-func nextStatus(t *testing.T, ch <-chan healthpb.HealthCheckResponse_ServingStatus, want healthpb.HealthCheckResponse_ServingStatus) {
+func nextStatus(t *testing.T, ch <-chan healthtest.Status, want healthtest.Status) {
 	t.Helper()
-	select {
-	case got, ok := <-ch:
-		if !ok || got != want {
-			t.Fatalf("the health stream sent %v (open: %v); want %v", got, ok, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the health stream never sent %v", want)
-	}
+	healthtest.Next(t, ch, want, 10*time.Second)
 }
 
 // agree checks that the gRPC health service (both names) and /readyz say

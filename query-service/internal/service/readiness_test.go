@@ -17,6 +17,7 @@ import (
 	"github.com/loanflow/loans/devstack/docstore"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/health"
+	"github.com/loanflow/loans/platform/health/healthtest"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
@@ -87,40 +88,15 @@ func healthOf(t *testing.T, conn *grpc.ClientConn, service string) healthpb.Heal
 	return resp.GetStatus()
 }
 
-// watchHealth opens a health Watch stream on "" (no token) and delivers
-// what it sends.
-func watchHealth(t *testing.T, conn *grpc.ClientConn) <-chan healthpb.HealthCheckResponse_ServingStatus {
+// watchHealth opens a health Watch stream on "" (no token).
+func watchHealth(t *testing.T, conn *grpc.ClientConn) <-chan healthtest.Status {
 	t.Helper()
-	c, cancel := context.WithCancel(t.Context())
-	t.Cleanup(cancel)
-	stream, err := healthpb.NewHealthClient(conn).Watch(c, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan healthpb.HealthCheckResponse_ServingStatus, 16)
-	go func() {
-		defer close(ch)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			ch <- resp.GetStatus()
-		}
-	}()
-	return ch
+	return healthtest.Watch(t, healthpb.NewHealthClient(conn), "")
 }
 
-func nextHealth(t *testing.T, ch <-chan healthpb.HealthCheckResponse_ServingStatus, want healthpb.HealthCheckResponse_ServingStatus) {
+func nextHealth(t *testing.T, ch <-chan healthtest.Status, want healthtest.Status) {
 	t.Helper()
-	select {
-	case got, ok := <-ch:
-		if !ok || got != want {
-			t.Fatalf("the health stream sent %v (open: %v); want %v", got, ok, want)
-		}
-	case <-time.After(outageWait):
-		t.Fatalf("the health stream never sent %v", want)
-	}
+	healthtest.Next(t, ch, want, outageWait)
 }
 
 // probesSay checks that gRPC health (both names), GET /readyz and GET
