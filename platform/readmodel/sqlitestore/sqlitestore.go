@@ -75,10 +75,12 @@
 // # Speed
 //
 // The projector's writes go through one connection of their own, whose
-// page cache (64 MiB) keeps the hot part of the indexes; reads have a pool
+// page cache (32 MiB) keeps the hot part of the indexes; reads have a pool
 // of their own. New files use 8 KiB pages, and the WAL is copied into the
-// database every 80 MiB rather than every 4 MiB, so that hot pages are
-// written once for several batches. Rows are written one a statement, and
+// database by a checkpoint in the background about once a second while the
+// store writes (checkpoint.go) rather than by the writer every 4 MiB, so
+// that hot pages are written once for several batches and the writer never
+// waits for the copy. Rows are written one a statement, and
 // an update leaves the columns events never change out of its SET (see
 // stmts.go). docs/BENCHMARKS.md has the figures.
 package sqlitestore
@@ -113,6 +115,12 @@ type Store struct {
 	writeMu sync.Mutex
 
 	lastActive atomic.Int64 // the active generation last seen (0: none yet)
+
+	// The background WAL checkpoint (checkpoint.go), started by the first
+	// write: a store that only reads has none.
+	ckptDSN  string
+	ckptOnce sync.Once
+	ckpt     *walCheckpointer
 }
 
 var _ readmodel.Store = (*Store)(nil)
@@ -133,8 +141,10 @@ const (
 	// (a commit of about ten pages) writes half what 16 KiB pages would
 	// (docs/BENCHMARKS.md). An existing file keeps the page size it has.
 	PageSize = 8 << 10
-	// WALCheckpointPages is how big the WAL grows (in pages: 80 MiB) before a
-	// commit copies it into the database. Checkpointing less often than
+	// WALCheckpointPages (80 MiB) is how big the WAL grew before a commit
+	// copied it into the database, before the background checkpoint
+	// (checkpoint.go, which checkpoints about as often and keeps it as the
+	// unit of the writer's own backstop). Checkpointing less often than
 	// SQLite's 1,000 pages writes each hot page (index pages, the day's
 	// statistics) once for many batches instead of once a batch.
 	WALCheckpointPages = 10000
@@ -142,7 +152,13 @@ const (
 	// checkpoint resets it, bounding the disk it keeps.
 	walSizeLimit = 128 << 20
 
-	defaultWriteCacheKiB = 64 << 10
+	// A page cache costs about twice its size in memory: modernc.org/sqlite
+	// allocates each 8 KiB page with its header (a little over 8 KiB) in a
+	// power-of-two slot of 16 KiB, outside the Go heap. At 32 MiB the
+	// projector's catch-up ran as fast as at 64 MiB (the hot index pages
+	// fit; the rest is in the OS's cache) and its peak memory was about
+	// 100 MiB lower (docs/BENCHMARKS.md).
+	defaultWriteCacheKiB = 32 << 10
 	defaultReadCacheKiB  = 16 << 10
 )
 
@@ -170,7 +186,7 @@ func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = max(n, 1
 func WithSynchronousFull() Option { return func(c *config) { c.syncFull = true } }
 
 // WithCacheKiB sets the page cache of the writer's connection and of each
-// reading connection (defaults 64 MiB and 16 MiB). A cache holds the pages
+// reading connection (defaults 32 MiB and 16 MiB). A cache holds the pages
 // it used, up to its size: the writer's holds the hot part of the indexes.
 func WithCacheKiB(writer, reader int) Option {
 	return func(c *config) { c.writeCacheKiB, c.readCacheKiB = writer, reader }
@@ -191,11 +207,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	s := &Store{}
-	if s.writes, err = openPool(ctx, abs, cfg, 1, cfg.writeCacheKiB); err != nil {
+	s := &Store{ckptDSN: dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages)}
+	if s.writes, err = openPool(ctx, dsn(abs, cfg, cfg.writeCacheKiB, writerCheckpointPages), 1); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	if s.reads, err = openPool(ctx, abs, cfg, cfg.maxConns, cfg.readCacheKiB); err != nil {
+	if s.reads, err = openPool(ctx, dsn(abs, cfg, cfg.readCacheKiB, WALCheckpointPages), cfg.maxConns); err != nil {
 		s.writes.db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
@@ -212,8 +228,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// openPool opens a pool of up to conns connections on the file.
-func openPool(ctx context.Context, abs string, cfg config, conns, cacheKiB int) (*pool, error) {
+// checkpointCacheKiB is the page cache of the checkpoint's connection: a
+// checkpoint copies pages from the WAL without caching them.
+const checkpointCacheKiB = 1 << 10
+
+// dsn is the driver's connection string for the file at abs.
+func dsn(abs string, cfg config, cacheKiB, autocheckpointPages int) string {
 	synchronous := "NORMAL"
 	if cfg.syncFull {
 		synchronous = "FULL"
@@ -227,11 +247,14 @@ func openPool(ctx context.Context, abs string, cfg config, conns, cacheKiB int) 
 	// page size applies to a new file.
 	q.Add("_pragma", fmt.Sprintf("page_size(%d)", PageSize))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
-	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", WALCheckpointPages))
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpointPages))
 	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Add("_pragma", "temp_store(MEMORY)")
-	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
+	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
+}
 
+// openPool opens a pool of up to conns connections.
+func openPool(ctx context.Context, dsn string, conns int) (*pool, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -403,6 +426,10 @@ func createGeneration(ctx context.Context, tx *sql.Tx, gen int) error {
 // Close closes the database.
 func (s *Store) Close() error {
 	var errs []error
+	s.ckptOnce.Do(func() {}) // no checkpointer starts from now on
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	for _, p := range []*pool{s.writes, s.reads} {
 		if p != nil {
 			errs = append(errs, p.close())
@@ -438,7 +465,26 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.checkpointer().written()
+	return nil
+}
+
+// checkpointer starts the background checkpoint on first use; nil once the
+// store is closing (or if its connection cannot open: the writer's own
+// checkpoint does the work then).
+func (s *Store) checkpointer() *walCheckpointer {
+	s.ckptOnce.Do(func() {
+		db, err := sql.Open("sqlite", s.ckptDSN)
+		if err != nil {
+			return
+		}
+		db.SetMaxOpenConns(1)
+		s.ckpt = newWALCheckpointer(db)
+	})
+	return s.ckpt
 }
 
 // read runs fn in a read-only (deferred) transaction: one consistent

@@ -2,15 +2,19 @@
 //
 //	(a) catch-up: the projector from checkpoint 0 to the head of a store
 //	    filled with -events loan events (multi-event appends through the
-//	    official client), into a fresh SQLite read model;
+//	    official client), into a fresh SQLite read model, in a process of
+//	    its own run as projector-service runs (package tuning), whose peak
+//	    memory (VmHWM) is reported beside its rate;
 //	(b) raw: the same SQLite reads and writes (the same Batches, loaded and
 //	    applied as the projector does) straight into a fresh sqlitestore, no
 //	    event store, measured in the same run; and (a)/(b);
 //	(c) live lag: appends at -rate commands/s (each an append of the
 //	    command's events through the official client, as the command service
-//	    makes them) while the projector runs live; the lag is from the start
-//	    of the append to the application being visible to the query side (Get
-//	    through a second *sqlitestore.Store on the same file);
+//	    makes them) while the projector of the last catch-up runs live; the
+//	    lag is from the start of the append to the application being visible
+//	    to the query side (Get through a *sqlitestore.Store of this process
+//	    on the same file), and is split where the projector's own writes
+//	    begin and end (it notes them);
 //	(d) the MongoDB adapter on FerretDB (devstack/docstore) over -ferret-events
 //	    events: a functional reference, not a MongoDB figure.
 //
@@ -61,12 +65,17 @@ const (
 	targetCatchUp      = 25_000 // events/s
 	targetVsRaw        = 0.7
 	targetLagP99       = 100 * time.Millisecond
+	targetRSS          = 256_000_000      // bytes (256 MB: 244 MiB), the projector's peak while catching up
 	ferretTimeoutTotal = 10 * time.Minute // starting FerretDB, filling its event store
 )
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as projector-service runs
+	if len(os.Args) > 1 && os.Args[1] == childCommand {
+		if err := runChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "projector-bench "+childCommand+":", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "projector-bench:", err)
@@ -90,7 +99,7 @@ func run() error {
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the data, kept (default: a temporary one, removed at the end); an event store already filled there is reused")
 	flag.IntVar(&cfg.cacheMiB, "sqlite-cache-mib", 0, "SQLite page cache of each connection, in MiB, for both (a) and (b) (0: sqlitestore's defaults)")
 	flag.BoolVar(&cfg.fillOnly, "fill-only", false, "fill the event store in -dir and stop (later runs with the same -dir reuse it)")
-	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of the raw and catch-up runs to FILE.raw.N and FILE.catchup.N")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of this process during the raw runs and the catch-up runs (the event store's side; the projector runs in its own process) to FILE.raw.N and FILE.catchup.N")
 	flag.Parse()
 
 	dir := cfg.dir
@@ -124,7 +133,7 @@ func run() error {
 	}
 	defer pconn.Close(context.Background())
 
-	b := &bench{cfg: cfg, dir: dir, client: client, conn: pconn}
+	b := &bench{cfg: cfg, dir: dir, client: client, conn: pconn, esURL: conn}
 	if cfg.fillOnly {
 		return b.fill()
 	}
@@ -170,8 +179,8 @@ func (b *bench) sqlitePhases() error {
 			return err
 		}
 	}
-	b.batches = nil // free the raw phase's memory
-	runtime.GC()
+	b.batches = nil // the raw phase's memory goes back to the system before the live lag
+	debug.FreeOSMemory()
 	benchcpu.Settle(10 * time.Second)
 	if err := b.liveLag(); err != nil {
 		return err

@@ -10,8 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +38,8 @@ type bench struct {
 	cfg    config
 	dir    string
 	client *esdb.Client   // appends, reads
-	conn   *esdbconn.Conn // the projector's
+	conn   *esdbconn.Conn // the head of $all
+	esURL  string         // the projector's process connects there
 
 	// The filled store.
 	reused  bool   // filled by an earlier run (-dir)
@@ -54,13 +53,17 @@ type bench struct {
 	batches []rawBatch
 
 	catchUp, raw, ratio figure
+	catchUpRSS          figure // the projector's peak memory, bytes
 	catchUpCPU, rawCPU  []benchcpu.Use
 	live                *liveProjector
 
 	lagP50, lagP99, lagMax, appendP50, appendP99 time.Duration
 	lagCommands                                  int
 	lagRate                                      float64
-	lagCPU                                       benchcpu.Use
+	lagCPU                                       string
+	lagParts                                     []lagPart
+	lagWrites                                    string
+	lagRSS                                       int64
 
 	ferretRate   float64
 	ferretEvents int
@@ -296,202 +299,6 @@ func (b *bench) rawRun(r int) error {
 	b.rawCPU = append(b.rawCPU, use)
 	fmt.Printf("raw SQLite      run %d/%d: %s events/s (%v, of which Applications reads %.0f%%)%s\n", r+1, b.cfg.runs, group(b.raw.values[r]),
 		elapsed.Round(time.Millisecond), 100*reads.Seconds()/elapsed.Seconds(), use)
-	return nil
-}
-
-type liveProjector struct {
-	path   string
-	store  *sqlitestore.Store
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (l *liveProjector) stop() error {
-	l.cancel()
-	err := <-l.done
-	l.store.Close()
-	removeDB(l.path)
-	return err
-}
-
-// catchUpRun runs the projector from checkpoint 0 into a fresh SQLite file
-// until its checkpoint reaches the last event; keep leaves it running.
-func (b *bench) catchUpRun(r int, keep bool) error {
-	path := filepath.Join(b.dir, fmt.Sprintf("catchup-%d.db", r))
-	st, gen, err := b.freshSQLite(path)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &liveProjector{path: path, store: st, cancel: cancel, done: make(chan error, 1)}
-	p := projector.New(b.conn, st, quiet, projector.Options{MaxBatch: b.cfg.batch})
-	cpu := benchcpu.Now()
-	start := time.Now()
-	go func() { l.done <- p.Run(ctx) }()
-	for {
-		cp, err := st.Checkpoint(context.Background(), gen)
-		if err != nil {
-			_ = l.stop()
-			return err
-		}
-		if cp >= b.lastPos {
-			break
-		}
-		select {
-		case err := <-l.done:
-			return fmt.Errorf("the projector stopped at %d: %v", cp, err)
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	elapsed := time.Since(start)
-	use := benchcpu.Since(cpu)
-	if err := b.verify(context.Background(), st, path); err != nil {
-		_ = l.stop()
-		return fmt.Errorf("catch-up run %d: %w", r+1, err)
-	}
-	b.catchUp.add(float64(b.events) / elapsed.Seconds())
-	b.catchUpCPU = append(b.catchUpCPU, use)
-	b.ratio.add(b.catchUp.values[r] / b.raw.values[r])
-	fmt.Printf("catch-up        run %d/%d: %s events/s (%v), %.2f× the raw run before it%s\n",
-		r+1, b.cfg.runs, group(b.catchUp.values[r]), elapsed.Round(time.Millisecond), b.ratio.values[r], use)
-	if keep {
-		b.live = l
-		return nil
-	}
-	return l.stop()
-}
-
-// liveLag appends commands at cfg.rate a second while the projector of the
-// last catch-up run follows live, and measures when each is visible to the
-// query side.
-func (b *bench) liveLag() error {
-	l := b.live
-	defer l.stop()
-	reader, _, err := b.openSQLite(l.path)
-	if err != nil {
-		return err
-	}
-	defer reader.Close()
-
-	type pending struct {
-		id    string
-		pos   uint64
-		start time.Time
-	}
-	var (
-		mu       sync.Mutex
-		waiting  []pending
-		lags     []time.Duration
-		appendsL []time.Duration
-		genMu    sync.Mutex
-		g        = eventgen.New(2, epoch.AddDate(1, 0, 0))
-		stop     atomic.Bool
-		firstErr error
-	)
-	// The poller: the query side looking for each command's application.
-	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		ctx := context.Background()
-		for {
-			mu.Lock()
-			batch := slices.Clone(waiting)
-			mu.Unlock()
-			if len(batch) == 0 && stop.Load() {
-				return
-			}
-			var seen []int
-			for i, w := range batch {
-				a, err := reader.Get(ctx, w.id)
-				if err == nil && a.LastPosition >= w.pos {
-					lags = append(lags, time.Since(w.start))
-					seen = append(seen, i)
-				}
-			}
-			if len(seen) > 0 {
-				mu.Lock()
-				keep := waiting[:0]
-				for i, w := range waiting {
-					if i >= len(batch) || !slices.Contains(seen, i) {
-						keep = append(keep, w)
-					}
-				}
-				waiting = keep
-				mu.Unlock()
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
-
-	// Commands are due every 1/rate s from the start (an open loop: a late
-	// command does not push the next ones back).
-	tokens := make(chan struct{}, 1024)
-	go func() {
-		interval := time.Second / time.Duration(b.cfg.rate)
-		begin := time.Now()
-		for i := 0; ; i++ {
-			due := begin.Add(time.Duration(i) * interval)
-			if due.Sub(begin) >= b.cfg.lagDuration {
-				close(tokens)
-				return
-			}
-			time.Sleep(time.Until(due))
-			tokens <- struct{}{}
-		}
-	}()
-	var wg sync.WaitGroup
-	var commands atomic.Int64
-	cpu := benchcpu.Now()
-	start := time.Now()
-	for range 32 {
-		wg.Go(func() {
-			var life []eventgen.Append
-			for range tokens {
-				if len(life) == 0 {
-					genMu.Lock()
-					life = g.Lifecycle()
-					genMu.Unlock()
-				}
-				a := life[0]
-				life = life[1:]
-				id := a.Stream[strings.IndexByte(a.Stream, '-')+1:]
-				t := time.Now()
-				res, err := b.client.AppendToStream(context.Background(), a.Stream, esdb.AppendToStreamOptions{ExpectedRevision: a.ExpectedRevision()}, a.Events...)
-				took := time.Since(t)
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					waiting = append(waiting, pending{id: id, pos: res.CommitPosition, start: t})
-					appendsL = append(appendsL, took)
-				}
-				mu.Unlock()
-				commands.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	stop.Store(true)
-	select {
-	case <-pollDone:
-	case <-time.After(10 * time.Second):
-		return errors.New("live lag: commands still not visible 10 s after the last one")
-	}
-	if firstErr != nil {
-		return firstErr
-	}
-	b.lagCPU = benchcpu.Since(cpu)
-	slices.Sort(lags)
-	slices.Sort(appendsL)
-	b.lagCommands = len(lags)
-	b.lagRate = float64(commands.Load()) / elapsed.Seconds()
-	b.lagP50, b.lagP99, b.lagMax = percentile(lags, 50), percentile(lags, 99), lags[len(lags)-1]
-	b.appendP50, b.appendP99 = percentile(appendsL, 50), percentile(appendsL, 99)
-	fmt.Printf("\nlive lag        %d commands at %.0f/s: append→visible p50 %s, p99 %s, max %s (the append itself: p50 %s, p99 %s)%s\n",
-		b.lagCommands, b.lagRate, msString(b.lagP50), msString(b.lagP99), msString(b.lagMax), msString(b.appendP50), msString(b.appendP99), b.lagCPU)
 	return nil
 }
 

@@ -12,8 +12,12 @@
 //	-readmodel sqlite:.data/readmodel.db | mongodb://...   (READMODEL_URL)
 //	-log-level info   (LOG_LEVEL; logs are JSON on stderr)
 //	-batch N          most events a catch-up write holds (PROJECTOR_MAX_BATCH; 20,000 on SQLite, 1,000 on MongoDB)
+//	-memory-limit 128MiB  soft limit of the Go runtime's memory, unless GOMEMLIMIT is set; off: none (PROJECTOR_MEMORY_LIMIT)
+//	-chase-timeout 2m rebuild: how long to follow the active generation once the head is reached
 //	-grace 5s         rebuild: how long readers may keep reading the old generation
 //	-rebuild          replay-parked: rebuild afterwards if anything was unparked
+//
+// Unless GOGC is set it runs with GOGC=100 (internal/tuning says why).
 //
 // Exit status: 0 done, 1 failed, 2 usage, 3 replay-parked left events parked.
 package main
@@ -27,7 +31,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -39,18 +42,10 @@ import (
 	"github.com/loanflow/loans/platform/esdblog"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/projector-service/internal/projector"
+	"github.com/loanflow/loans/projector-service/internal/tuning"
 )
 
-// gcPercent is the GOGC the service runs with unless GOGC is set: decoding
-// allocates a lot and little of it lives (a batch in hand), so collecting
-// less often frees CPU for the store (catch-up about 15 % faster, with a
-// heap of a few hundred MB at most).
-const gcPercent = 400
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -73,10 +68,11 @@ var subcommands = map[string]string{
 
 // envVars are the flags that environment variables may set.
 var envVars = map[string]string{
-	"eventstore": "EVENTSTORE_URL",
-	"readmodel":  "READMODEL_URL",
-	"log-level":  "LOG_LEVEL",
-	"batch":      "PROJECTOR_MAX_BATCH",
+	"eventstore":   "EVENTSTORE_URL",
+	"readmodel":    "READMODEL_URL",
+	"log-level":    "LOG_LEVEL",
+	"batch":        "PROJECTOR_MAX_BATCH",
+	"memory-limit": "PROJECTOR_MEMORY_LIMIT",
 }
 
 // Main runs a subcommand until it ends or ctx ends (SIGTERM); it returns the
@@ -94,6 +90,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", 5*time.Second, "rebuild: how long readers of the old generation may finish before it is dropped")
 	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 20,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
 	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
+	chase := fs.Duration("chase-timeout", 2*time.Minute, "rebuild: how long to follow $all, once at the head, until the new generation has caught up with the active one")
+	memoryLimit := byteSize(tuning.MemoryLimit)
+	fs.Var(&memoryLimit, "memory-limit", "soft limit of the Go runtime's memory (not SQLite's cache), unless GOMEMLIMIT is set; off: none (PROJECTOR_MEMORY_LIMIT)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: projector-service [run|rebuild|replay-parked] [flags]\n\n")
 		for _, name := range []string{"run", "rebuild", "replay-parked"} {
@@ -134,7 +133,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "projector-service")
 
-	code, err := runSubcommand(ctx, sub, config{eventStore: *eventStore, readModel: *readModel, grace: *grace, rebuildAfter: *rebuildAfter, maxBatch: *batch}, logger, stdout)
+	defer tuning.Apply(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"), int64(memoryLimit))()
+	code, err := runSubcommand(ctx, sub, config{eventStore: *eventStore, readModel: *readModel, grace: *grace, rebuildAfter: *rebuildAfter,
+		maxBatch: *batch, chaseTimeout: *chase}, logger, stdout)
 	if err != nil {
 		logger.Error("projector-service: "+sub+" failed", "error", err)
 		fmt.Fprintf(stderr, "projector-service %s: %v\n", sub, err)
@@ -147,6 +148,7 @@ type config struct {
 	grace                 time.Duration
 	rebuildAfter          bool
 	maxBatch              int
+	chaseTimeout          time.Duration
 }
 
 func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Logger, stdout io.Writer) (int, error) {
@@ -181,7 +183,7 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 			maxBatch = projector.SQLiteMaxBatch
 		}
 	}
-	p := projector.New(conn, st, logger, projector.Options{MaxBatch: maxBatch})
+	p := projector.New(conn, st, logger, projector.Options{MaxBatch: maxBatch, ChaseTimeout: cfg.chaseTimeout})
 	logger.Info("projector-service: starting", "subcommand", sub, "readmodel", storeurl.Redact(cfg.readModel), "max_batch", maxBatch)
 
 	switch sub {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 )
 
@@ -26,12 +27,15 @@ type followOptions struct {
 }
 
 // item is what the subscription delivered, decoded off the write path.
+// Items wait in memory until their batch is written (a batch and the next
+// one, decoded meanwhile): they keep only what the projection reads.
 type item struct {
 	kind     itemKind
 	position uint64
-	rec      projection.Recorded
-	event    projection.Event
-	err      error // kindEvent: why it does not decode; kindDropped: why
+	// event is the decoded event; if it does not decode (err set), only
+	// its ID, Type, Stream and Position, for parking it.
+	event projection.Event
+	err   error // kindEvent: why it does not decode; kindDropped: why
 }
 
 type itemKind int
@@ -55,18 +59,20 @@ func (p *Projector) subscribe(ctx context.Context, checkpoint uint64) (<-chan it
 		cancel()
 		return nil, nil, fmt.Errorf("subscribe to $all after %d: %w", checkpoint, err)
 	}
-	items := make(chan item, 2*p.opts.MaxBatch)
+	// One batch decoded ahead while the batch before it is written: both
+	// cores busy, and no more in memory than that.
+	items := make(chan item, p.opts.MaxBatch)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer sub.Close()
 		for {
-			it := toItem(sub.Recv())
-			if it == nil {
+			it, ok := toItem(sub.Recv())
+			if !ok {
 				continue
 			}
 			select {
-			case items <- *it:
+			case items <- it:
 			case <-subCtx.Done():
 				return
 			}
@@ -83,33 +89,49 @@ func (p *Projector) subscribe(ctx context.Context, checkpoint uint64) (<-chan it
 	return items, stop, nil
 }
 
-func toItem(se *esdb.SubscriptionEvent) *item {
+// toItem decodes what the subscription delivered; ok is false for what
+// says nothing to the projector. The item is a value: one allocation less
+// an event, and less for the collector to do.
+func toItem(se *esdb.SubscriptionEvent) (it item, ok bool) {
 	switch {
 	case se.EventAppeared != nil:
 		e := se.EventAppeared.Event
 		if e == nil { // a link to a deleted event: nothing to project
 			if l := se.EventAppeared.Link; l != nil {
-				return &item{kind: kindSkipped, position: l.Position.Commit}
+				return item{kind: kindSkipped, position: l.Position.Commit}, true
 			}
-			return nil
+			return item{}, false
 		}
 		rec := Recorded(e)
-		it := &item{kind: kindEvent, position: rec.Position, rec: rec}
+		it = item{kind: kindEvent, position: rec.Position}
 		it.event, it.err = projection.Decode(rec)
-		if errors.Is(it.err, projection.ErrUnknownType) {
+		switch {
+		case errors.Is(it.err, projection.ErrUnknownType):
 			it.kind, it.err = kindSkipped, nil
+		case it.err != nil:
+			it.event = projection.Event{ID: rec.ID, Type: rec.Type, Stream: rec.Stream, Revision: rec.Revision, Position: rec.Position}
+		default:
+			it.event.Metadata = historyMetadata(it.event.Metadata)
 		}
-		return it
+		return it, true
 	case se.CheckPointReached != nil:
-		return &item{kind: kindCheckpoint, position: se.CheckPointReached.Commit}
+		return item{kind: kindCheckpoint, position: se.CheckPointReached.Commit}, true
 	case se.CaughtUp != nil:
-		return &item{kind: kindCaughtUp}
+		return item{kind: kindCaughtUp}, true
 	case se.FellBehind != nil:
-		return &item{kind: kindFellBehind}
+		return item{kind: kindFellBehind}, true
 	case se.SubscriptionDropped != nil:
-		return &item{kind: kindDropped, err: se.SubscriptionDropped.Error}
+		return item{kind: kindDropped, err: se.SubscriptionDropped.Error}, true
 	}
-	return nil
+	return item{}, false
+}
+
+// historyMetadata keeps of an event's metadata what the projection reads
+// (the history entry's): the rest (digest, trace context, roles, issuer)
+// would only wait in memory with the event.
+func historyMetadata(md loanevents.Metadata) loanevents.Metadata {
+	return loanevents.Metadata{CommandID: md.CommandID, CorrelationID: md.CorrelationID, CausationID: md.CausationID,
+		Actor: md.Actor, OccurredAt: md.OccurredAt}
 }
 
 // Recorded converts what the client read.
@@ -140,7 +162,8 @@ func (p *Projector) follow(ctx context.Context, gen int, o followOptions) error 
 	}
 	p.state.set(phaseCatchingUp, committed, nil)
 	defer cancel()
-	f := &follower{p: p, gen: gen, o: o, committed: committed, seen: committed, timer: time.NewTimer(time.Hour)}
+	f := &follower{p: p, gen: gen, o: o, committed: committed, seen: committed, timer: time.NewTimer(time.Hour),
+		pending: make([]item, 0, p.opts.MaxBatch)}
 	f.timer.Stop()
 	defer f.timer.Stop()
 	var watch <-chan time.Time
@@ -245,6 +268,9 @@ func (f *follower) flush(ctx context.Context) error {
 	if err := f.p.write(ctx, f.gen, f.pending, f.seen); err != nil {
 		return err
 	}
+	// Cleared, not only cut: the array would otherwise hold the written
+	// events' payloads until the next batch overwrites them.
+	clear(f.pending)
 	f.pending, f.committed = f.pending[:0], f.seen
 	if !f.live {
 		f.p.state.set(phaseCatchingUp, f.committed, nil)

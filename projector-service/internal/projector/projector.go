@@ -69,7 +69,8 @@ type Options struct {
 // more of an application's events folded into one upsert. On a 2-core VM at
 // a million events, catch-up went from about 23,000 events/s in batches of
 // 10,000 to about 30,000 in batches of 20,000 (docs/BENCHMARKS.md); a batch
-// and the two the subscription may decode ahead cost memory, hence no more.
+// and the one decoded meanwhile are most of the projector's memory (tens of
+// MB), hence no more.
 const (
 	DefaultMaxBatch = 1000
 	SQLiteMaxBatch  = 20000

@@ -209,14 +209,14 @@ func (p *Projector) projectAfter(ctx context.Context, gen int, after uint64) (in
 	var items []item
 	read, last := 0, after
 	for i := range events {
-		it := toItem(&esdb.SubscriptionEvent{EventAppeared: &events[i]})
-		if it == nil || it.position <= after {
+		it, ok := toItem(&esdb.SubscriptionEvent{EventAppeared: &events[i]})
+		if !ok || it.position <= after {
 			continue
 		}
 		read++
 		last = it.position
 		if it.kind == kindEvent {
-			items = append(items, *it)
+			items = append(items, it)
 		}
 	}
 	if read == 0 {

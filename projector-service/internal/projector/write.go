@@ -38,7 +38,7 @@ func (p *Projector) write(ctx context.Context, gen int, items []item, checkpoint
 		if herr := p.healthy(ctx, gen); herr != nil {
 			return fmt.Errorf("read model unavailable (%w) after: %w", herr, err)
 		}
-		if perr := p.park(ctx, it.rec, err); perr != nil {
+		if perr := p.park(ctx, it.event, err); perr != nil {
 			return perr
 		}
 	}
@@ -73,7 +73,7 @@ func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint
 			err = f.Add(it.event)
 		}
 		if err != nil {
-			if perr := p.park(ctx, it.rec, err); perr != nil {
+			if perr := p.park(ctx, it.event, err); perr != nil {
 				return perr
 			}
 		}
@@ -90,18 +90,20 @@ func (p *Projector) healthy(ctx context.Context, gen int) error {
 	return p.store.Apply(ctx, gen, readmodel.Batch{})
 }
 
-func (p *Projector) park(ctx context.Context, rec projection.Recorded, cause error) error {
-	err := p.store.Park(ctx, readmodel.ParkedEvent{Position: rec.Position, Stream: rec.Stream, EventType: rec.Type,
-		EventID: rec.ID, Error: cause.Error(), ParkedAt: p.opts.Now().UTC()})
+// park parks the event e names (its ID, Type, Stream and Position: all an
+// event that does not decode has).
+func (p *Projector) park(ctx context.Context, e projection.Event, cause error) error {
+	err := p.store.Park(ctx, readmodel.ParkedEvent{Position: e.Position, Stream: e.Stream, EventType: e.Type,
+		EventID: e.ID, Error: cause.Error(), ParkedAt: p.opts.Now().UTC()})
 	if err != nil {
-		return fmt.Errorf("park event at position %d: %w", rec.Position, err)
+		return fmt.Errorf("park event at position %d: %w", e.Position, err)
 	}
 	if p.onPark != nil {
-		p.onPark(rec.Position)
+		p.onPark(e.Position)
 	}
 	var de *projection.DecodeError
-	p.logger.Error("projector: event parked", "position", rec.Position, "stream", rec.Stream, "event_type", rec.Type,
-		"event_id", rec.ID, "undecodable", errors.As(cause, &de), "error", cause)
+	p.logger.Error("projector: event parked", "position", e.Position, "stream", e.Stream, "event_type", e.Type,
+		"event_id", e.ID, "undecodable", errors.As(cause, &de), "error", cause)
 	return nil
 }
 
