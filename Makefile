@@ -29,6 +29,8 @@ COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
 QUERY_GRPC_ADDR   ?= 127.0.0.1:8083
 QUERY_HTTP_ADDR   ?= 127.0.0.1:8082
+# The projector's /healthz and /readyz (the API services serve theirs on their REST port).
+PROJECTOR_HEALTH_ADDR ?= 127.0.0.1:9082
 # The read model: the embedded SQLite file, or a mongodb:// URI for MongoDB.
 READMODEL_URL     ?= sqlite:$(DATA)/readmodel.db
 # Identity: the development OpenID provider (devstack/cmd/identity) issues the
@@ -56,7 +58,8 @@ run: build
 	$(BIN)/identity -addr $(IDENTITY_ADDR) -issuer $(OIDC_ISSUER_URL) -audience $(OIDC_AUDIENCE) -data $(DATA)/identity & \
 	$(API_ENV) $(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
 		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
-	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' & \
+	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' \
+		-health-addr $(PROJECTOR_HEALTH_ADDR) & \
 	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
 	wait -n
 

@@ -40,6 +40,7 @@ import (
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
+	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 	"github.com/loanflow/loans/projector-service/internal/tuning"
@@ -73,6 +74,7 @@ var envVars = map[string]string{
 	"log-level":    "LOG_LEVEL",
 	"batch":        "PROJECTOR_MAX_BATCH",
 	"memory-limit": "PROJECTOR_MEMORY_LIMIT",
+	"health-addr":  "PROJECTOR_HEALTH_ADDR",
 }
 
 // Main runs a subcommand until it ends or ctx ends (SIGTERM); it returns the
@@ -91,6 +93,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 20,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
 	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
 	chase := fs.Duration("chase-timeout", 2*time.Minute, "rebuild: how long to follow $all, once at the head, until the new generation has caught up with the active one")
+	healthAddr := fs.String("health-addr", "", "run: serve GET /healthz and /readyz on this address (PROJECTOR_HEALTH_ADDR); none: no probes")
 	memoryLimit := byteSize(tuning.MemoryLimit)
 	fs.Var(&memoryLimit, "memory-limit", "soft limit of the Go runtime's memory (not SQLite's cache), unless GOMEMLIMIT is set; off: none (PROJECTOR_MEMORY_LIMIT)")
 	fs.Usage = func() {
@@ -135,7 +138,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	defer tuning.Apply(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"), int64(memoryLimit))()
 	code, err := runSubcommand(ctx, sub, config{eventStore: *eventStore, readModel: *readModel, grace: *grace, rebuildAfter: *rebuildAfter,
-		maxBatch: *batch, chaseTimeout: *chase}, logger, stdout)
+		maxBatch: *batch, chaseTimeout: *chase, healthAddr: *healthAddr}, logger, stdout)
 	if err != nil {
 		logger.Error("projector-service: "+sub+" failed", "error", err)
 		fmt.Fprintf(stderr, "projector-service %s: %v\n", sub, err)
@@ -149,6 +152,7 @@ type config struct {
 	rebuildAfter          bool
 	maxBatch              int
 	chaseTimeout          time.Duration
+	healthAddr            string
 }
 
 func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Logger, stdout io.Writer) (int, error) {
@@ -231,10 +235,38 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 		}
 		return exitOK, nil
 	}
+	if cfg.healthAddr != "" {
+		stop, err := serveProbes(cfg.healthAddr, p, logger)
+		if err != nil {
+			return exitError, err
+		}
+		defer stop()
+	}
 	if err := p.Run(ctx); err != nil {
 		return exitError, err
 	}
 	return exitOK, nil
+}
+
+// serveProbes serves /healthz and /readyz for a running projector: ready
+// while it follows $all live and both stores answer (projector.Ready). The
+// returned stop marks it not ready, then closes the listener.
+func serveProbes(addr string, p *projector.Projector, logger *slog.Logger) (stop func(), err error) {
+	r, err := health.Start(health.Config{Logger: logger}, health.Check{Name: "projector", Func: p.Ready})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := health.Serve(addr, r)
+	if err != nil {
+		r.Shutdown()
+		return nil, fmt.Errorf("-health-addr: %w", err)
+	}
+	logger.Info("projector-service: probes", "healthz", "http://"+srv.Addr()+"/healthz", "readyz", "http://"+srv.Addr()+"/readyz")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 func printRebuild(w io.Writer, res projector.RebuildResult) {
