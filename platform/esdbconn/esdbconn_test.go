@@ -15,6 +15,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
+	"github.com/loanflow/loans/platform/poll"
 )
 
 // dial connects to a connection string; the connection is closed when the
@@ -54,27 +55,10 @@ func appendOne(ctx context.Context, c *esdbconn.Conn, stream string) (*esdb.Writ
 	return c.Append(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, event("Tested"))
 }
 
-// eventually polls cond until it holds, failing the test with cond's last
-// explanation once timeout has passed.
+// eventually polls cond until it holds (see platform/poll).
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, why)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %s", why)
-		case <-tick.C:
-		}
-	}
+	poll.Until(t, timeout, 20*time.Millisecond, cond)
 }
 
 // requireUnavailableAtDeadline checks a call made with a deadline of d

@@ -32,6 +32,7 @@ import (
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/auth/authtest"
 	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/poll"
 )
 
 // Bounds of every wait in these tests. The process managers are
@@ -448,25 +449,10 @@ func awaitEventIn(t *testing.T, es *esdb.Client, stream, eventType string) []sto
 	return last
 }
 
-// eventually polls cond until it holds, failing the test with cond's last
-// explanation when timeout passes first.
+// eventually polls cond until it holds (see platform/poll).
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, why)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %s", why)
-		case <-time.After(pollInterval):
-		}
-	}
+	poll.Until(t, timeout, pollInterval, cond)
 }
 
 // allPosition finds an event in $all and returns its commit position there.

@@ -17,6 +17,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
 	"github.com/loanflow/loans/projector-service/internal/projector"
@@ -187,21 +188,10 @@ func (f *faultyStore) Park(ctx context.Context, e readmodel.ParkedEvent) error {
 	return f.Writer.Park(ctx, e)
 }
 
-// eventually waits until cond holds, checking every few milliseconds, and
-// fails the test with cond's last word if it does not within timeout.
+// eventually polls cond until it holds (see platform/poll).
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, why)
-		}
-		time.Sleep(5 * time.Millisecond) // the polling pace
-	}
+	poll.Until(t, timeout, 5*time.Millisecond, cond)
 }
 
 func hasPosition(b *readmodel.Batch, position uint64) bool {
