@@ -9,6 +9,7 @@ require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/loanflow/loans/devstack v0.0.0
 	github.com/loanflow/loans/gen v0.0.0
+	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/rs/cors v1.11.1
 	github.com/segmentio/encoding v0.5.4
 	go.mongodb.org/mongo-driver/v2 v2.10.0
