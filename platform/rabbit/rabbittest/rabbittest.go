@@ -159,4 +159,3 @@ func CloseConnections(tb testing.TB, prefix string) int {
 	}
 	return closed
 }
-
