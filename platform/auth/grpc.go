@@ -78,20 +78,39 @@ type authenticatedStream struct {
 func (s *authenticatedStream) Context() context.Context { return s.ctx }
 
 func authenticate(ctx context.Context, a Authenticator) (context.Context, error) {
-	token, err := bearerToken(ctx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	p, err := authenticateValues(ctx, a, md.Get(HeaderAuthorization))
+	if err != nil {
+		return nil, err
+	}
+	return NewContext(ctx, p), nil
+}
+
+// AuthenticateHeader verifies an authorization header's value ("Bearer
+// <token>") exactly as the gRPC interceptors do, for the ports that are not
+// gRPC (the RabbitMQ command consumer); an empty value is a missing token.
+// The error is the gRPC status the interceptors would answer with.
+func AuthenticateHeader(ctx context.Context, a Authenticator, value string) (Principal, error) {
+	var values []string
+	if value != "" {
+		values = []string{value}
+	}
+	return authenticateValues(ctx, a, values)
+}
+
+func authenticateValues(ctx context.Context, a Authenticator, values []string) (Principal, error) {
+	token, err := bearerToken(values)
 	if err == nil {
 		var p Principal
 		if p, err = a.Authenticate(ctx, token); err == nil {
-			return NewContext(ctx, p), nil
+			return p, nil
 		}
 	}
-	return nil, Status(err)
+	return Principal{}, Status(err)
 }
 
-// bearerToken reads "authorization: Bearer <token>" from the call's metadata.
-func bearerToken(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get(HeaderAuthorization)
+// bearerToken reads "Bearer <token>" from the authorization values.
+func bearerToken(values []string) (string, error) {
 	if len(values) == 0 {
 		return "", refused(ReasonTokenMissing, nil, "this call needs an access token: send the header \"authorization: Bearer <token>\"")
 	}

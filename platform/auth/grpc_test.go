@@ -282,3 +282,21 @@ func ExampleUnaryServerInterceptor() {
 	// Handlers read the caller with auth.FromContext(ctx).
 	_ = srv
 }
+
+// AuthenticateHeader is the interceptors' check for ports that are not gRPC.
+func TestAuthenticateHeader(t *testing.T) {
+	iss := authtest.Start(t)
+	v := iss.Verifier(t)
+	p, err := auth.AuthenticateHeader(t.Context(), v, authtest.Header(iss.Token(t, "alice", "applicant")))
+	if err != nil || p.Subject != "alice" || !p.Has("applicant") {
+		t.Fatalf("AuthenticateHeader(valid) = %+v, %v", p, err)
+	}
+	for header, reason := range map[string]string{
+		"":                   auth.ReasonTokenMissing,
+		"Basic x":            auth.ReasonTokenMissing,
+		"Bearer not-a-token": auth.ReasonTokenInvalid,
+	} {
+		_, err := auth.AuthenticateHeader(t.Context(), v, header)
+		wantRefusal(t, err, codes.Unauthenticated, reason)
+	}
+}

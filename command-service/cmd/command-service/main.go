@@ -2,6 +2,7 @@
 // runs the process managers, on EventStoreDB (or the embedded store).
 //
 //	command-service -grpc-addr 127.0.0.1:8081 -http-addr 127.0.0.1:8080 -eventstore 'esdb://127.0.0.1:2113?tls=false'
+//	command-service -amqp-url amqp://guest:guest@127.0.0.1:5672/   # also take commands from RabbitMQ
 //	command-service parked [-manager NAME]          # the process managers' parked events, JSON lines
 //	command-service replay-parked [-manager NAME]   # handle them again; exit status 3 if some still fail
 //
@@ -22,10 +23,12 @@ import (
 	"time"
 
 	"github.com/loanflow/loans/command-service/internal/domain"
+	amqpport "github.com/loanflow/loans/command-service/internal/ports/amqp"
 	"github.com/loanflow/loans/command-service/internal/service"
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
+	"github.com/loanflow/loans/platform/rabbit"
 )
 
 func main() {
@@ -68,6 +71,7 @@ var envVars = map[string]string{
 	"process-managers":   "COMMAND_PROCESS_MANAGERS",
 	"stream-cache-bytes": "COMMAND_STREAM_CACHE_BYTES",
 	"log-level":          "LOG_LEVEL",
+	"amqp-prefetch":      "AMQP_PREFETCH",
 }
 
 func serve(args []string) error {
@@ -82,9 +86,11 @@ func serve(args []string) error {
 	cacheBytes := fs.Int64("stream-cache-bytes", service.DefaultStreamCacheBytes, "memory (estimated) for recently used streams, saving reads; 0: none (COMMAND_STREAM_CACHE_BYTES)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long calls in flight may finish on SIGTERM")
 	logLevel := logLevelFlag(fs)
+	amqpURL := rabbit.RegisterFlag(fs, "", "also take commands from this RabbitMQ broker (amqp:// or amqps://; empty: none)")
+	amqpPrefetch := fs.Int("amqp-prefetch", 64, "RabbitMQ commands handled at once (AMQP_PREFETCH)")
 	oidc := auth.RegisterFlags(fs)
 	edge := apiserver.RegisterFlags(fs)
-	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars)); err != nil {
+	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars, rabbit.EnvVars)); err != nil {
 		return err
 	}
 	verifier, err := auth.NewVerifier(oidc.Config())
@@ -97,6 +103,14 @@ func serve(args []string) error {
 	}
 	if *maxDuration <= 0 || *maxDuration > 1<<31-1 {
 		return fmt.Errorf("-max-duration %d is out of range", *maxDuration)
+	}
+	if *amqpURL != "" {
+		if err := rabbit.Validate(*amqpURL); err != nil {
+			return fmt.Errorf("-amqp-url: %w", err)
+		}
+	}
+	if *amqpPrefetch < 1 || *amqpPrefetch > 65535 {
+		return fmt.Errorf("-amqp-prefetch %d is out of range (1 to 65535)", *amqpPrefetch)
 	}
 	if *cacheBytes < 0 {
 		return fmt.Errorf("-stream-cache-bytes %d is negative", *cacheBytes)
@@ -113,6 +127,7 @@ func serve(args []string) error {
 		ProcessManagers:  *processManagers,
 		StreamCacheBytes: *cacheBytes,
 		Authenticator:    verifier,
+		AMQP:             amqpport.Config{URL: *amqpURL, Prefetch: *amqpPrefetch},
 	}
 	edge.Apply(&cfg.Edge)
 	svc, err := service.Start(ctx, cfg)

@@ -12,6 +12,13 @@
 // signature on every call (cache off: the cost when tokens change often).
 //
 //	go run ./command-service/cmd/commands-bench [-clients 64] [-duration 5s] [-runs 3]
+//
+// With -amqp-url it compares transports instead (make bench-amqp): the same
+// commands from the same number of clients over gRPC and over RabbitMQ
+// (each answered on RabbitMQ's direct reply-to), on one service verifying
+// tokens as deployed.
+//
+//	go run ./command-service/cmd/commands-bench -amqp-url amqp://guest:guest@127.0.0.1:5672/
 package main
 
 import (
@@ -35,11 +42,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	amqpport "github.com/loanflow/loans/command-service/internal/ports/amqp"
 	"github.com/loanflow/loans/command-service/internal/service"
 	"github.com/loanflow/loans/devstack/eventstore"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/auth/authtest"
+	"github.com/loanflow/loans/platform/rabbit"
 )
 
 func main() {
@@ -63,6 +72,7 @@ func run() error {
 	flag.IntVar(&cfg.runs, "runs", 3, "runs per figure (median, min and max are reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the store's data (default: a temporary one)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the command runs to this file")
+	amqpURL := flag.String("amqp-url", "", "compare gRPC with RabbitMQ on this broker instead (loopback only)")
 	flag.Parse()
 
 	dir := cfg.dir
@@ -100,6 +110,9 @@ func run() error {
 	uncached, err := auth.NewVerifier(auth.Config{IssuerURL: issuer.URL, Audience: authtest.Audience, CacheSize: -1})
 	if err != nil {
 		return err
+	}
+	if *amqpURL != "" {
+		return compareTransports(ctx, connString, *amqpURL, issuer, cached, cfg)
 	}
 	modes := []mode{
 		{name: "no authentication", authenticator: trustEveryone{}},
@@ -159,12 +172,14 @@ func run() error {
 	return nil
 }
 
-// mode is one way of authenticating the commands, on its own service.
+// mode is one way of authenticating or sending the commands.
 type mode struct {
 	name          string
 	authenticator auth.Authenticator
-	addr          string
-	series        series
+	addr          string // the service's gRPC address, for the gRPC modes
+	// send, when set, sends the commands instead of the gRPC clients.
+	send   func(ctx context.Context, w int, token string, id string) error
+	series series
 }
 
 // trustEveryone stands for no authentication: every call is one applicant.
@@ -267,31 +282,28 @@ func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg co
 	for w := range tokens {
 		tokens[w] = issuer.Mint(fmt.Sprintf("applicant-%d", w), auth.RoleApplicant)
 	}
-	clients := make([]loansv1.LoanCommandServiceClient, len(modes))
 	for i, m := range modes {
+		if m.send != nil {
+			continue
+		}
 		conn, err := grpc.NewClient(m.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		clients[i] = loansv1.NewLoanCommandServiceClient(conn)
+		modes[i].send = grpcSender(loansv1.NewLoanCommandServiceClient(conn))
 	}
 	for r := -1; r < cfg.runs; r++ {
 		for k := range modes {
 			i := (max(r, 0) + k) % len(modes)
-			m, c := &modes[i], clients[i]
+			m := &modes[i]
 			d := cfg.duration
 			if r < 0 {
 				d = min(d, time.Second) // warm-up
 			}
 			n, elapsed, lat, err := closedLoop(cfg.clients, d, func(w int) (int, error) {
-				ctx := metadata.AppendToOutgoingContext(ctx, auth.HeaderAuthorization, "Bearer "+tokens[w])
-				id := uuid.NewString()
-				if _, err := c.RequestLoan(ctx, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
-					return 0, fmt.Errorf("%s: RequestLoan: %w", m.name, err)
-				}
-				if _, err := c.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
-					return 0, fmt.Errorf("%s: SubmitLoanRequest: %w", m.name, err)
+				if err := m.send(ctx, w, tokens[w], uuid.NewString()); err != nil {
+					return 0, fmt.Errorf("%s: %w", m.name, err)
 				}
 				return 2, nil
 			})
@@ -306,6 +318,83 @@ func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg co
 				m.series.rate[r], m.series.p50[r], m.series.p99[r], m.name)
 		}
 	}
+	return nil
+}
+
+// grpcSender sends RequestLoan then SubmitLoanRequest over gRPC.
+func grpcSender(c loansv1.LoanCommandServiceClient) func(ctx context.Context, w int, token, id string) error {
+	return func(ctx context.Context, _ int, token, id string) error {
+		ctx = metadata.AppendToOutgoingContext(ctx, auth.HeaderAuthorization, "Bearer "+token)
+		if _, err := c.RequestLoan(ctx, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
+			return fmt.Errorf("RequestLoan: %w", err)
+		}
+		if _, err := c.SubmitLoanRequest(ctx, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id}); err != nil {
+			return fmt.Errorf("SubmitLoanRequest: %w", err)
+		}
+		return nil
+	}
+}
+
+// compareTransports runs the same commands over gRPC and over RabbitMQ, on
+// one service (process managers running, tokens verified as deployed),
+// interleaved run by run.
+func compareTransports(ctx context.Context, connString, amqpURL string, issuer *authtest.Issuer, verifier auth.Authenticator, cfg config) error {
+	if err := rabbit.Validate(amqpURL); err != nil {
+		return err
+	}
+	probe, err := rabbit.Dial(amqpURL, "commands-bench-probe")
+	if err != nil {
+		fmt.Printf("commands-bench: SKIPPED: no RabbitMQ answers at %s (%v)\n", rabbit.Redact(amqpURL), err)
+		return nil
+	}
+	_ = probe.Close()
+	name := fmt.Sprintf("bench.loans.commands-%d", time.Now().UnixNano())
+	topology := amqpport.Topology{Exchange: name, Queue: name, DeadLetterExchange: name + ".dlx", DeadLetterQueue: name + ".dead"}
+	defer deleteTopology(amqpURL, topology)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := service.Start(ctx, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", EventStore: connString,
+		Logger: quiet, ProcessManagers: true, Authenticator: verifier,
+		AMQP: amqpport.Config{URL: amqpURL, Name: "commands-bench-consumer", Topology: topology, Prefetch: max(cfg.clients, 1)}})
+	if err != nil {
+		return err
+	}
+	defer svc.Shutdown(context.Background())
+	for deadline := time.Now().Add(30 * time.Second); !svc.AMQPConnected(); {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the consumer did not connect to %s in 30 s", rabbit.Redact(amqpURL))
+		}
+		time.Sleep(10 * time.Millisecond) // a start-up wait in a benchmark, not a test
+	}
+	senders, err := newAMQPClients(amqpURL, topology.Exchange, cfg.clients)
+	if err != nil {
+		return err
+	}
+	defer senders.close()
+
+	fmt.Printf("commands-bench: the same commands over gRPC and over RabbitMQ\n")
+	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("settings  %d clients (closed loop: each waits for its reply), %d runs of %s, store on disk (fsync on), process managers running,\n", cfg.clients, cfg.runs, cfg.duration)
+	fmt.Printf("          RS256 tokens verified (cache on), RabbitMQ %s: quorum queue, prefetch %d, replies confirmed, direct reply-to\n\n", rabbit.Redact(amqpURL), cfg.clients)
+	modes := []mode{
+		{name: "gRPC", addr: svc.GRPCAddr()},
+		{name: "RabbitMQ (with replies)", send: func(ctx context.Context, w int, token, id string) error {
+			if err := senders.call(ctx, w, "RequestLoan", token, &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}); err != nil {
+				return err
+			}
+			return senders.call(ctx, w, "SubmitLoanRequest", token, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id})
+		}},
+	}
+	if err := commands(ctx, issuer, modes, cfg); err != nil {
+		return err
+	}
+	grpcRate, amqpRate := median(modes[0].series.rate), median(modes[1].series.rate)
+	fmt.Printf("\nSUMMARY (median of %d runs, min-max)\n", cfg.runs)
+	for _, m := range modes {
+		fmt.Printf("  commands over %-24s %8.0f commands/s (%.0f-%.0f)  p50 %.2f ms  p99 %.2f ms\n", m.name, median(m.series.rate),
+			slices.Min(m.series.rate), slices.Max(m.series.rate), median(m.series.p50), median(m.series.p99))
+	}
+	ratio := amqpRate / grpcRate
+	fmt.Printf("  RabbitMQ / gRPC  %.2f                                      %s\n", ratio, verdict(ratio >= 0.5, "target >= 0.50"))
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/loanflow/loans/command-service/internal/app/process"
 	"github.com/loanflow/loans/command-service/internal/domain"
 	"github.com/loanflow/loans/command-service/internal/ports"
+	amqpport "github.com/loanflow/loans/command-service/internal/ports/amqp"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
@@ -48,6 +49,9 @@ type Config struct {
 	// Edge holds the API's edge settings (TLS, CORS, deadline cap); its
 	// other fields are set here.
 	Edge apiserver.Config
+	// AMQP, when its URL is set, also takes commands from RabbitMQ; the
+	// service, authenticator and logger are the service's own.
+	AMQP amqpport.Config
 	// Health tunes the readiness check of the event store (how often, how
 	// long it may take): not ready while the store does not answer.
 	Health health.Config
@@ -61,6 +65,7 @@ type Service struct {
 	commands *command.Commands
 	stopPMs  context.CancelFunc
 	pms      sync.WaitGroup
+	consumer *amqpport.Consumer // nil without a broker
 }
 
 // Start connects to the event store, binds both ports and serves.
@@ -94,7 +99,8 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	api.Logger = cfg.Logger
 	api.DefaultDeadline = cfg.DefaultDeadline
 	api.Service = &loansv1.LoanCommandService_ServiceDesc
-	api.Impl = ports.NewCommandServer(s.commands, s.logger)
+	commandServer := ports.NewCommandServer(s.commands, s.logger)
+	api.Impl = commandServer
 	api.RegisterGateway = loansv1.RegisterLoanCommandServiceHandler
 	api.GatewayOptions = ports.GatewayOptions()
 	api.UnaryInterceptors = []grpc.UnaryServerInterceptor{auth.UnaryServerInterceptor(cfg.Authenticator)}
@@ -113,6 +119,16 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		readiness.Shutdown()
 		_ = conn.Close(ctx)
 		return nil, err
+	}
+	if cfg.AMQP.URL != "" {
+		// The same handlers as gRPC's, behind the same token check.
+		cfg.AMQP.Service, cfg.AMQP.Authenticator, cfg.AMQP.Logger = commandServer, cfg.Authenticator, cfg.Logger
+		if s.consumer, err = amqpport.Start(cfg.AMQP); err != nil {
+			_ = s.Server.Shutdown(ctx)
+			readiness.Shutdown()
+			_ = conn.Close(ctx)
+			return nil, err
+		}
 	}
 	pmCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopPMs = stop
@@ -134,10 +150,24 @@ const DefaultStreamCacheBytes = 64 << 20
 // Commands exposes the use cases (tests drive process managers with them).
 func (s *Service) Commands() *command.Commands { return s.commands }
 
-// Shutdown stops taking calls, lets calls in flight finish until ctx ends,
-// stops the process managers (saving their checkpoints) and disconnects.
+// AMQPConnected tells whether the RabbitMQ consumer is consuming (false
+// without one).
+func (s *Service) AMQPConnected() bool { return s.consumer != nil && s.consumer.Connected() }
+
+// Shutdown stops taking calls and messages, lets those in flight finish
+// until ctx ends, stops the process managers (saving their checkpoints) and
+// disconnects.
 func (s *Service) Shutdown(ctx context.Context) error {
+	var consumerErr error
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if s.consumer != nil {
+			consumerErr = s.consumer.Shutdown(ctx)
+		}
+	}()
 	serverErr := s.Server.Shutdown(ctx)
+	<-stopped
 	s.stopPMs()
 	// Everything left is bounded by ctx: the process managers see their
 	// context cancelled, and every event store call they make is bounded by
@@ -150,6 +180,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("command service: shutdown deadline passed with process managers still running: %w", ctx.Err()))
 	}
-	errs = append(errs, serverErr, s.conn.Close(ctx))
+	errs = append(errs, serverErr, consumerErr, s.conn.Close(ctx))
 	return errors.Join(errs...)
 }
