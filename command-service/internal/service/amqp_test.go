@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	amqpport "github.com/loanflow/loans/command-service/internal/ports/amqp"
-	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/platform/rabbit/rabbittest"

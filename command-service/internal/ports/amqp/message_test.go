@@ -90,8 +90,8 @@ func TestDecode(t *testing.T) {
 		{"NoMessageID", ok("RequestLoan", "application/json", `{}`, ""), ReasonMessageIDRequired},
 		{"MessageIDNotAUUID", ok("RequestLoan", "application/json", `{}`, "42"), ReasonMessageIDInvalid},
 		{"NilMessageID", ok("RequestLoan", "application/json", `{}`, uuid.Nil.String()), ReasonMessageIDInvalid},
-		{"CommandIDMismatch", ok("RequestLoan", "application/json", `{"command_id":"` + uuid.NewString() + `"}`, cmd), ReasonCommandIDMismatch},
-		{"TooLarge", ok("RequestLoan", "application/json", `{"reason":"` + strings.Repeat("x", 100) + `"}`, cmd), ReasonMessageTooLarge},
+		{"CommandIDMismatch", ok("RequestLoan", "application/json", `{"command_id":"`+uuid.NewString()+`"}`, cmd), ReasonCommandIDMismatch},
+		{"TooLarge", ok("RequestLoan", "application/json", `{"reason":"`+strings.Repeat("x", 100)+`"}`, cmd), ReasonMessageTooLarge},
 		{"HeaderNotAString", amqp091.Delivery{RoutingKey: "RequestLoan", ContentType: "application/json", Body: []byte(`{}`),
 			MessageId: cmd, Headers: amqp091.Table{"authorization": int32(7)}}, ReasonHeaderNotAString},
 	} {
