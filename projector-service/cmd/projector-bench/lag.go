@@ -14,7 +14,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/loanflow/loans/devstack/benchcpu"
-	"github.com/loanflow/loans/projector-service/internal/eventgen"
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
 )
 
 // command is one command of the live lag: its append's start and end, its

@@ -21,10 +21,10 @@ import (
 	"github.com/loanflow/loans/devstack/docstore"
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/mongostore"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
-	"github.com/loanflow/loans/projector-service/internal/eventgen"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 )

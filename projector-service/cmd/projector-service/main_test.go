@@ -18,8 +18,8 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
-	"github.com/loanflow/loans/projector-service/internal/eventgen"
 	"github.com/loanflow/loans/projector-service/internal/projectortest"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel"
-	"github.com/loanflow/loans/projector-service/internal/eventgen"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 	"github.com/loanflow/loans/projector-service/internal/projectortest"

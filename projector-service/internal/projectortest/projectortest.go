@@ -18,8 +18,8 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel"
-	"github.com/loanflow/loans/projector-service/internal/eventgen"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 )

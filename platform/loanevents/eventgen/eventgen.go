@@ -1,6 +1,7 @@
 // Package eventgen makes loan events as the command service writes them
-// (same streams, types, payload and metadata encoding), for the projector's
-// tests and benchmark: whole application lifecycles with random outcomes,
+// (same streams, types, payload and metadata encoding), for the tests and
+// benchmarks of the services that read them (the projector, the event
+// publisher): whole application lifecycles with random outcomes,
 // reproducible from a seed.
 package eventgen
 
@@ -53,9 +54,9 @@ func New(seed uint64, start time.Time) *Generator {
 // order they must be appended: its request (often submitted in the same
 // append), then its review, then its contract, as far as it gets.
 func (g *Generator) Lifecycle() []Append {
-	id := g.uuid()
+	id := g.UUID()
 	app := id.String()
-	correlation := g.uuid().String()
+	correlation := g.UUID().String()
 	amount := int64(1000 + g.rng.IntN(50)*500)
 	duration := int32(6 + g.rng.IntN(10)*6)
 	applicant := fmt.Sprintf("applicant-%d", g.rng.IntN(500))
@@ -71,13 +72,13 @@ func (g *Generator) Lifecycle() []Append {
 		if err != nil {
 			panic(err) // only loan events are made here
 		}
-		cmd := g.uuid().String()
+		cmd := g.UUID().String()
 		if cause == "" {
 			cause = cmd
 		}
 		md, _ := loanevents.MarshalMetadata(loanevents.Metadata{CommandID: cmd, CorrelationID: correlation, CausationID: cause,
 			Actor: actor, OccurredAt: at, SchemaVersion: loanevents.SchemaVersion})
-		eid := g.uuid()
+		eid := g.UUID()
 		cause = eid.String()
 		return esdb.EventData{EventID: eid, EventType: typ, ContentType: esdb.ContentTypeJson, Data: data, Metadata: md}
 	}
@@ -128,15 +129,16 @@ func (g *Generator) Lifecycle() []Append {
 // Noise is an append of events of a type the projector does not read (other
 // services share the store).
 func (g *Generator) Noise(n int) Append {
-	a := Append{Stream: "audit-" + g.uuid().String(), Expected: -1}
+	a := Append{Stream: "audit-" + g.UUID().String(), Expected: -1}
 	for i := range n {
-		a.Events = append(a.Events, esdb.EventData{EventID: g.uuid(), EventType: "AuditRecorded", ContentType: esdb.ContentTypeJson,
+		a.Events = append(a.Events, esdb.EventData{EventID: g.UUID(), EventType: "AuditRecorded", ContentType: esdb.ContentTypeJson,
 			Data: fmt.Appendf(nil, `{"n":%d}`, i)})
 	}
 	return a
 }
 
-func (g *Generator) uuid() uuid.UUID {
+// UUID is a random (version 4) UUID from the generator's seed.
+func (g *Generator) UUID() uuid.UUID {
 	var u uuid.UUID
 	hi, lo := g.rng.Uint64(), g.rng.Uint64()
 	for i := range 8 {

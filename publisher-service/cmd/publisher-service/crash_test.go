@@ -1,0 +1,269 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/loanflow/loans/devstack/eventstore"
+	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/loanevents/eventgen"
+	"github.com/loanflow/loans/platform/poll"
+	"github.com/loanflow/loans/platform/rabbit/rabbittest"
+	"github.com/loanflow/loans/publisher-service/internal/publisher"
+	"github.com/loanflow/loans/publisher-service/internal/publishertest"
+)
+
+// crashSeedEnv replays a run's kill moments and events.
+const crashSeedEnv = "PUBLISHER_CRASH_SEED"
+
+const wait = 60 * time.Second
+
+// The publisher service, built with go build and run as its own process
+// against an event store and the broker on loopback, is killed with
+// SIGKILL at random moments while lifecycles are appended and published,
+// and started again each time; then appending stops and a last process
+// catches up and is stopped with SIGTERM. Every loan event arrived at
+// least once, the first arrivals in commit order; the last process
+// stopped cleanly, its checkpoint at the last event, ready while it ran.
+func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
+	url := rabbittest.URL(t)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
+		}
+	}
+	t.Logf("seed %d (replay the kill moments and events with %s=%d)", seed, crashSeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	kills := 3
+	if testing.Short() {
+		kills = 1
+	}
+
+	bin := buildService(t)
+	es := eventstoretest.Start(t, eventstore.Config{})
+	client := es.Client(t)
+	exchange := rabbittest.Name("loans.events-crash")
+	queue := publishertest.Bind(t, url, exchange)
+	h := &harness{t: t, bin: bin, logDir: t.TempDir(), env: []string{
+		"AMQP_URL=" + url, "EVENTSTORE_URL=" + es.ConnectionString, "PUBLISHER_EXCHANGE=" + exchange,
+		"PUBLISHER_CHECKPOINT_INTERVAL=100ms", "LOG_LEVEL=info",
+	}}
+
+	// A backlog to catch up with, then appenders all along the kills.
+	for w := range 2 {
+		publishertest.AppendLifecycles(t, client, eventgen.New(seed+uint64(10+w), time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)), 300)
+	}
+	var (
+		stopAppending atomic.Bool
+		appenders     sync.WaitGroup
+	)
+	for w := range 2 {
+		g := eventgen.New(seed+uint64(w), time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC))
+		c := eventstoretest.Connect(t, es.ConnectionString)
+		appenders.Go(func() {
+			for i := 0; i < 20_000 && !stopAppending.Load(); i++ {
+				if err := publishertest.TryAppendLifecycles(c, g, 1); err != nil {
+					t.Errorf("appender %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+
+	for round := 1; round <= kills; round++ {
+		before := queue.Count()
+		child := h.start(nil)
+		poll.Until(t, wait, 5*time.Millisecond, func() (bool, string) {
+			select {
+			case <-child.exited:
+				t.Fatalf("round %d: child exited by itself: %v\n%s", round, child.waitErr, child.log())
+			default:
+			}
+			return queue.Count() > before+100, fmt.Sprintf("round %d: child publishing? %d arrivals since it started", round, queue.Count()-before)
+		})
+		// The random moment of the kill, somewhere in the stream.
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		child.kill()
+		t.Logf("round %d: SIGKILL after %d arrivals in all", round, queue.Count())
+	}
+	stopAppending.Store(true)
+	appenders.Wait()
+
+	want := publishertest.LoanEvents(t, client)
+	last := h.start([]string{"PUBLISHER_HEALTH_ADDR=127.0.0.1:0"})
+	readyz := last.probeURL(t)
+	poll.Until(t, wait, 20*time.Millisecond, func() (bool, string) {
+		code, body := get(readyz)
+		return code == http.StatusOK, fmt.Sprintf("GET %s: %d %s", readyz, code, body)
+	})
+	got := queue.WaitFor(t, want, wait)
+	last.terminate()
+	dups := publishertest.Check(t, want, got)
+	t.Logf("%d kills: %d loan events, %d arrivals, %d duplicates", kills, len(want), len(got), dups)
+	log := last.log()
+	for _, say := range []string{`"msg":"publisher-service: stopped"`, `"service":"publisher-service"`, `"msg":"publisher: stopped"`} {
+		if !strings.Contains(log, say) {
+			t.Errorf("the last child's log lacks %s:\n%s", say, log)
+		}
+	}
+	conn, err := esdbconn.Dial(es.ConnectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	saved, ok, err := publisher.ReadCheckpoint(t.Context(), conn, publisher.CheckpointStream(exchange))
+	if end := want[len(want)-1].Position.Commit; err != nil || !ok || saved.Commit < end {
+		t.Errorf("checkpoint after SIGTERM: %+v (found %v, %v); want %d or later", saved, ok, err, end)
+	}
+}
+
+// buildService builds this command with go build.
+func buildService(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "publisher-service")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type harness struct {
+	t        *testing.T
+	bin      string
+	env      []string
+	logDir   string
+	children int
+}
+
+type child struct {
+	t       *testing.T
+	n       int
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	waitErr error
+}
+
+func (h *harness) start(env []string) *child {
+	t := h.t
+	t.Helper()
+	h.children++
+	c := &child{t: t, n: h.children, exited: make(chan struct{})}
+	c.logPath = filepath.Join(h.logDir, fmt.Sprintf("child-%d.log", c.n))
+	logFile, err := os.Create(c.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	c.cmd = exec.Command(h.bin)
+	c.cmd.Env = append(append(os.Environ(), h.env...), env...)
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start child %d: %v", c.n, err)
+	}
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	return c
+}
+
+func (c *child) log() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return fmt.Sprintf("(read child log: %v)", err)
+	}
+	return string(b)
+}
+
+var readyzRE = regexp.MustCompile(`"readyz":"(http://[^"]+)"`)
+
+// probeURL waits for the child to log where it serves /readyz.
+func (c *child) probeURL(t *testing.T) string {
+	t.Helper()
+	var url string
+	poll.Until(t, wait, 10*time.Millisecond, func() (bool, string) {
+		if m := readyzRE.FindStringSubmatch(c.log()); m != nil {
+			url = m[1]
+			return true, ""
+		}
+		return false, "child " + strconv.Itoa(c.n) + " has not logged its probes' address:\n" + c.log()
+	})
+	return url
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (c *child) kill() {
+	t := c.t
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Errorf("SIGKILL child %d: %v", c.n, err)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("child %d did not die within 10 s of SIGKILL", c.n)
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(c.waitErr, &exitErr) {
+		t.Fatalf("child %d: want death by SIGKILL, got %v\n%s", c.n, c.waitErr, c.log())
+	}
+	if ws, ok := exitErr.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child %d: want death by SIGKILL, got %v (it had ended by itself)\n%s", c.n, c.waitErr, c.log())
+	}
+}
+
+func (c *child) terminate() {
+	t := c.t
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM child %d: %v", c.n, err)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child %d did not exit within 30 s of SIGTERM\n%s", c.n, c.log())
+	}
+	if c.waitErr != nil {
+		t.Errorf("child %d: want exit status 0 after SIGTERM, got %v\n%s", c.n, c.waitErr, c.log())
+	}
+}
