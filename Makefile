@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service projector-service chaos
+MODULES := gen platform devstack command-service query-service projector-service publisher-service chaos
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
@@ -23,7 +23,7 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector chaos
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector bench-amqp chaos
 
 COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
@@ -41,6 +41,13 @@ OIDC_AUDIENCE     ?= loans-api
 OIDC_ROLES_CLAIM  ?= roles
 # Browser frontends allowed to call the REST gateways (a frontend's usual development origins).
 CORS_ALLOWED_ORIGINS ?= http://localhost:5173,http://127.0.0.1:5173
+# RabbitMQ (off unless set): the command service also takes commands from it and
+# publisher-service publishes the integration events to it, for example
+#   make run AMQP_URL=amqp://guest:guest@127.0.0.1:5672/
+AMQP_URL          ?=
+PUBLISHER_HEALTH_ADDR ?= 127.0.0.1:9084
+# The broker the RabbitMQ tests and bench-amqp use (loopback only).
+AMQP_TEST_URL     ?= amqp://guest:guest@127.0.0.1:5672/
 # What both API services are given under `make run`.
 API_ENV = OIDC_ISSUER_URL='$(OIDC_ISSUER_URL)' OIDC_AUDIENCE='$(OIDC_AUDIENCE)' OIDC_ROLES_CLAIM='$(OIDC_ROLES_CLAIM)' \
           CORS_ALLOWED_ORIGINS='$(CORS_ALLOWED_ORIGINS)' 
@@ -53,11 +60,18 @@ run: build
 	@echo "command service  gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
 	@echo "query service    gRPC $(QUERY_GRPC_ADDR), REST http://$(QUERY_HTTP_ADDR)/v1/loan-applications"
 	@echo "read model       $(READMODEL_URL)"
+	@if [ -n "$(AMQP_URL)" ]; then \
+		echo "RabbitMQ         commands from exchange loans.commands, events to exchange loans.events (docs/COMMANDS-AMQP.md, docs/EVENTS.md)"; \
+	else echo "RabbitMQ         off (make run AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ turns it on)"; fi
 	@trap 'kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(BIN)/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore & \
 	$(BIN)/identity -addr $(IDENTITY_ADDR) -issuer $(OIDC_ISSUER_URL) -audience $(OIDC_AUDIENCE) -data $(DATA)/identity & \
-	$(API_ENV) $(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
+	$(API_ENV) AMQP_URL='$(AMQP_URL)' $(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
 		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
+	if [ -n "$(AMQP_URL)" ]; then \
+		AMQP_URL='$(AMQP_URL)' $(BIN)/publisher-service -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' \
+			-health-addr $(PUBLISHER_HEALTH_ADDR) & \
+	fi; \
 	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' \
 		-health-addr $(PROJECTOR_HEALTH_ADDR) & \
 	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
@@ -67,7 +81,8 @@ run: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/identity ./devstack/cmd/docstore ./command-service/cmd/command-service \
-		./projector-service/cmd/projector-service ./query-service/cmd/query-service
+		./projector-service/cmd/projector-service ./query-service/cmd/query-service \
+		./publisher-service/cmd/publisher-service
 
 ## test: lint, then every module's tests with the race detector
 test: lint
@@ -75,6 +90,10 @@ test: lint
 		echo "== go test -race ./$$m/..."; \
 		(cd $$m && $(GO) test -race -count=1 -timeout 10m ./...); \
 	done
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && [ "$(AMQP_TEST_URL)" = "amqp://guest:guest@127.0.0.1:5672/" ]; then \
+		echo "NOTE: no RabbitMQ answers at 127.0.0.1:5672: the RabbitMQ tests (commands over AMQP, the event publisher) were SKIPPED"; \
+		echo "      (start one with 'rabbitmq-server -detached', or set AMQP_TEST_URL)."; \
+	fi
 	@if [ -z "$${MONGODB_URI:-}" ]; then \
 		echo "NOTE: MONGODB_URI is not set: the read-model contract suite ran on SQLite and on embedded FerretDB;"; \
 		echo "      its run against a real MongoDB was SKIPPED (set MONGODB_URI=mongodb://host:27017/?replicaSet=rs0 to run it)."; \
@@ -127,7 +146,7 @@ $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION):
 	@touch $@
 
 ## bench: every benchmark
-bench: bench-eventstore bench-commands bench-projector
+bench: bench-eventstore bench-commands bench-projector bench-amqp
 
 ## bench-eventstore: append, read and subscription rates of the embedded event store beside the machine's limits
 bench-eventstore:
@@ -140,3 +159,8 @@ bench-commands:
 ## bench-projector: the projector's catch-up rate beside the raw SQLite writes, live lag, the MongoDB adapter on FerretDB
 bench-projector:
 	$(GO) run ./projector-service/cmd/projector-bench $(BENCH_FLAGS)
+
+## bench-amqp: commands/s over RabbitMQ (with replies) beside gRPC in one run, and integration events/s published with confirms (needs the broker at AMQP_TEST_URL)
+bench-amqp:
+	$(GO) run ./command-service/cmd/commands-bench -amqp-url '$(AMQP_TEST_URL)' $(BENCH_FLAGS)
+	$(GO) run ./publisher-service/cmd/publisher-bench -amqp-url '$(AMQP_TEST_URL)'

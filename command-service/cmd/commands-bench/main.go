@@ -112,7 +112,7 @@ func run() error {
 		return err
 	}
 	if *amqpURL != "" {
-		return compareTransports(ctx, connString, *amqpURL, issuer, cached, cfg)
+		return compareTransports(ctx, connString, *amqpURL, issuer, cached, cfg, *cpuProfile)
 	}
 	modes := []mode{
 		{name: "no authentication", authenticator: trustEveryone{}},
@@ -139,18 +139,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer f.Close()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
 	err = commands(ctx, issuer, modes, cfg)
-	pprof.StopCPUProfile()
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -338,7 +332,7 @@ func grpcSender(c loansv1.LoanCommandServiceClient) func(ctx context.Context, w 
 // compareTransports runs the same commands over gRPC and over RabbitMQ, on
 // one service (process managers running, tokens verified as deployed),
 // interleaved run by run.
-func compareTransports(ctx context.Context, connString, amqpURL string, issuer *authtest.Issuer, verifier auth.Authenticator, cfg config) error {
+func compareTransports(ctx context.Context, connString, amqpURL string, issuer *authtest.Issuer, verifier auth.Authenticator, cfg config, cpuProfile string) error {
 	if err := rabbit.Validate(amqpURL); err != nil {
 		return err
 	}
@@ -384,7 +378,13 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 			return senders.call(ctx, w, "SubmitLoanRequest", token, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id})
 		}},
 	}
-	if err := commands(ctx, issuer, modes, cfg); err != nil {
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	err = commands(ctx, issuer, modes, cfg)
+	stopProfile()
+	if err != nil {
 		return err
 	}
 	grpcRate, amqpRate := median(modes[0].series.rate), median(modes[1].series.rate)
@@ -396,6 +396,23 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 	ratio := amqpRate / grpcRate
 	fmt.Printf("  RabbitMQ / gRPC  %.2f                                      %s\n", ratio, verdict(ratio >= 0.5, "target >= 0.50"))
 	return nil
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called (nothing when path is empty).
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
