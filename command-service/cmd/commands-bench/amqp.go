@@ -116,3 +116,60 @@ func deleteTopology(url string, t amqpport.Topology) {
 	_ = ch.ExchangeDelete(t.Exchange, false, false)
 	_ = ch.ExchangeDelete(t.DeadLetterExchange, false, false)
 }
+
+// echo is the broker's own ceiling for the bench's pattern: a consumer on a
+// quorum queue of the same kind that answers every message at once, with
+// no command behind it. The bench's RabbitMQ rate cannot pass it.
+type echo struct {
+	conn  *amqp091.Connection
+	queue string
+}
+
+func startEcho(url string, prefetch int) (*echo, error) {
+	conn, err := rabbit.Dial(url, "commands-bench-echo")
+	if err != nil {
+		return nil, err
+	}
+	e := &echo{conn: conn, queue: fmt.Sprintf("bench.echo-%d", time.Now().UnixNano())}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if _, err := ch.QueueDeclare(e.queue, true, false, false, false, amqp091.Table{amqp091.QueueTypeArg: amqp091.QueueTypeQuorum}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	deliveries, err := ch.Consume(e.queue, "", false, false, false, false, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	replies, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	go func() {
+		for d := range deliveries {
+			go func() {
+				_ = replies.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp091.Publishing{
+					ContentType: amqpport.ContentTypeJSON, CorrelationId: d.CorrelationId, Body: []byte(`{}`),
+					Headers: amqp091.Table{amqpport.HeaderOutcome: amqpport.OutcomeOK}})
+				_ = d.Ack(false)
+			}()
+		}
+	}()
+	return e, nil
+}
+
+func (e *echo) close() {
+	if ch, err := e.conn.Channel(); err == nil {
+		_, _ = ch.QueueDelete(e.queue, false, false, false)
+	}
+	_ = e.conn.Close()
+}

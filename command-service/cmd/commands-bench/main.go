@@ -364,11 +364,22 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 		return err
 	}
 	defer senders.close()
+	echoes, err := startEcho(amqpURL, max(cfg.clients, 1))
+	if err != nil {
+		return err
+	}
+	defer echoes.close()
+	echoSenders, err := newAMQPClients(amqpURL, "", cfg.clients)
+	if err != nil {
+		return err
+	}
+	defer echoSenders.close()
 
 	fmt.Printf("commands-bench: the same commands over gRPC and over RabbitMQ\n")
 	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Printf("settings  %d clients (closed loop: each waits for its reply), %d runs of %s, store on disk (fsync on), process managers running,\n", cfg.clients, cfg.runs, cfg.duration)
-	fmt.Printf("          RS256 tokens verified (cache on), RabbitMQ %s: quorum queue, prefetch %d, replies confirmed, direct reply-to\n\n", rabbit.Redact(amqpURL), cfg.clients)
+	fmt.Printf("          RS256 tokens verified (cache on), RabbitMQ %s: quorum queue, prefetch %d, direct reply-to;\n", rabbit.Redact(amqpURL), cfg.clients)
+	fmt.Printf("          the echo: the same senders and messages to a quorum queue whose consumer answers at once (the broker's ceiling)\n\n")
 	modes := []mode{
 		{name: "gRPC", addr: svc.GRPCAddr()},
 		{name: "RabbitMQ (with replies)", send: func(ctx context.Context, w int, token, id string) error {
@@ -376,6 +387,13 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 				return err
 			}
 			return senders.call(ctx, w, "SubmitLoanRequest", token, &loansv1.SubmitLoanRequestRequest{LoanApplicationUuid: id})
+		}},
+		{name: "RabbitMQ echo (no command)", send: func(ctx context.Context, w int, token, id string) error {
+			req := &loansv1.RequestLoanRequest{LoanApplicationUuid: id, Amount: 1000, Duration: 12}
+			if err := echoSenders.call(ctx, w, echoes.queue, token, req); err != nil {
+				return err
+			}
+			return echoSenders.call(ctx, w, echoes.queue, token, req)
 		}},
 	}
 	stopProfile, err := startCPUProfile(cpuProfile)
@@ -395,6 +413,8 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 	}
 	ratio := amqpRate / grpcRate
 	fmt.Printf("  RabbitMQ / gRPC  %.2f                                      %s\n", ratio, verdict(ratio >= 0.5, "target >= 0.50"))
+	fmt.Printf("  RabbitMQ / the broker's own echo  %.2f  (the share of the broker's request/reply ceiling on this machine)\n",
+		amqpRate/median(modes[2].series.rate))
 	return nil
 }
 
