@@ -13,9 +13,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/devstack/proctest"
 )
 
 // The crash test runs the event store in a child process (this test binary,
@@ -85,13 +85,12 @@ func TestCrashChildProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// The parent holds our stdin open: end when it goes away, whatever
-	// killed it, rather than serve forever.
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
+	// End when the parent goes away, whatever killed it, rather than serve
+	// forever.
+	proctest.WhenParentGone(func() {
 		logger.Warn("crash child: stdin closed, the parent is gone")
 		stop()
-	}()
+	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	fmt.Printf("%s%s\n", crashAddrPrefix, lis.Addr())
@@ -119,12 +118,9 @@ func TestCrash_KillAtRandomMomentLosesNoAcknowledgedAppend(t *testing.T) {
 	if os.Getenv(crashChildDirEnv) != "" {
 		t.Skip("this is the child process")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatalf("find the test binary: %v", err)
-	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
 		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
 			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
 		}
@@ -136,9 +132,7 @@ func TestCrash_KillAtRandomMomentLosesNoAcknowledgedAppend(t *testing.T) {
 	if testing.Short() {
 		kills = 2
 	}
-	dataDir := t.TempDir()
-	logDir := t.TempDir()
-	h := &crashHarness{t: t, exe: exe, dataDir: dataDir, logDir: logDir, records: map[string]*crashAppend{}}
+	h := &crashHarness{t: t, dataDir: t.TempDir(), records: map[string]*crashAppend{}}
 	for w := range crashWorkers {
 		for s := range crashStreamsPerWorker {
 			h.streams = append(h.streams, fmt.Sprintf("crash-w%d-s%d", w, s))
@@ -147,11 +141,11 @@ func TestCrash_KillAtRandomMomentLosesNoAcknowledgedAppend(t *testing.T) {
 	h.streams = append(h.streams, crashProbeStream)
 
 	started := time.Now()
-	child := h.start()
+	child, conn := h.start()
 	h.checkLog(child, false)
 	for round := 1; round <= kills+1; round++ {
 		clean := round == kills+1
-		client := eventstoretest.Connect(t, child.connectionString())
+		client := eventstoretest.Connect(t, conn)
 		view := h.verify(client, round)
 		h.probe(client, round, view)
 		view.head++
@@ -165,25 +159,25 @@ func TestCrash_KillAtRandomMomentLosesNoAcknowledgedAppend(t *testing.T) {
 			how = "SIGTERM"
 		}
 		t.Logf("round %d: %d events in the log, %s after %v", round, view.head, how, delay)
-		h.runWorkers(round, rng.Uint64(), child.connectionString(), view, delay, func() {
+		h.runWorkers(round, rng.Uint64(), conn, view, delay, func() {
 			if clean {
-				child.terminate()
+				terminate(t, child)
 			} else {
-				child.kill()
+				child.Kill()
 			}
 		})
 		_ = client.Close()
 		if t.Failed() {
 			t.FailNow()
 		}
-		child = h.start()
+		child, conn = h.start()
 		h.checkLog(child, !clean)
 	}
-	client := eventstoretest.Connect(t, child.connectionString())
+	client := eventstoretest.Connect(t, conn)
 	view := h.verify(client, kills+2)
 	h.probe(client, kills+2, view)
 	_ = client.Close()
-	child.terminate()
+	terminate(t, child)
 	t.Logf("%d rounds, %d appends attempted (%d acknowledged), %d events in the log at the end, in %v",
 		kills+1, len(h.records), h.acked(), view.head+1, time.Since(started).Round(time.Millisecond))
 }
@@ -191,9 +185,7 @@ func TestCrash_KillAtRandomMomentLosesNoAcknowledgedAppend(t *testing.T) {
 // crashHarness holds what the test knows across rounds.
 type crashHarness struct {
 	t       *testing.T
-	exe     string
 	dataDir string
-	logDir  string
 	starts  int
 	streams []string // every stream the test writes
 	// records has every append ever attempted, by append ID.
@@ -261,165 +253,49 @@ func (h *crashHarness) acked() int {
 
 // ---- the child process ----
 
-type crashChild struct {
-	t       *testing.T
-	n       int
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	logPath string
-	addr    string
-	exited  chan struct{}
-	waitErr error
-}
-
-// addrWatcher takes the child's stdout and reports the address line.
-type addrWatcher struct {
-	line []byte
-	sent bool
-	ch   chan<- string
-}
-
-func (w *addrWatcher) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b != '\n' {
-			if len(w.line) < 4096 {
-				w.line = append(w.line, b)
-			}
-			continue
-		}
-		if s, ok := strings.CutPrefix(strings.TrimSpace(string(w.line)), crashAddrPrefix); ok && !w.sent {
-			w.sent = true
-			w.ch <- s
-		}
-		w.line = w.line[:0]
-	}
-	return len(p), nil
-}
+// crashAddrLine is the line on which the child says where it serves.
+var crashAddrLine = regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(crashAddrPrefix) + `(\S+)\n`)
 
 // start runs a child on the data directory and waits until it serves.
-func (h *crashHarness) start() *crashChild {
+func (h *crashHarness) start() (child *proctest.Process, connectionString string) {
 	t := h.t
 	t.Helper()
 	h.starts++
-	c := &crashChild{t: t, n: h.starts, logPath: filepath.Join(h.logDir, fmt.Sprintf("child-%d.log", h.starts)), exited: make(chan struct{})}
-	logFile, err := os.Create(c.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	addrs := make(chan string, 1)
-	c.cmd = exec.Command(h.exe, "-test.run=^TestCrashChildProcess$", "-test.count=1", "-test.timeout=5m")
-	c.cmd.Env = append(os.Environ(), crashChildDirEnv+"="+h.dataDir)
-	c.cmd.Stdout = &addrWatcher{ch: addrs}
-	c.cmd.Stderr = logFile // a file: the child's log is on it as soon as the child wrote it
-	// The child ends when its stdin closes; c keeps the write end open (and
-	// reachable) for as long as the test runs.
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start child %d: %v", c.n, err)
-	}
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-			return
-		default:
-		}
-		_ = c.cmd.Process.Kill()
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("child %d (pid %d) did not exit after SIGKILL", c.n, c.cmd.Process.Pid)
-		}
-	})
-	timer := time.NewTimer(20 * time.Second)
-	defer timer.Stop()
-	select {
-	case c.addr = <-addrs:
-	case <-c.exited:
-		t.Fatalf("child %d exited before serving: %v\n%s", c.n, c.waitErr, c.log())
-	case <-timer.C:
-		t.Fatalf("child %d did not report its address within 20 s\n%s", c.n, c.log())
-	}
-	return c
-}
-
-func (c *crashChild) connectionString() string {
-	return fmt.Sprintf("esdb://%s?tls=false", c.addr)
-}
-
-func (c *crashChild) log() string {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil {
-		return fmt.Sprintf("(read child log: %v)", err)
-	}
-	return string(b)
-}
-
-// kill sends SIGKILL and waits for the child to die of it.
-func (c *crashChild) kill() {
-	t := c.t
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Errorf("SIGKILL child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("child %d did not die within 10 s of SIGKILL", c.n)
-	}
-	var exitErr *exec.ExitError
-	if !errors.As(c.waitErr, &exitErr) {
-		t.Errorf("child %d: want death by SIGKILL, got %v\n%s", c.n, c.waitErr, c.log())
-		return
-	}
-	if ws, ok := exitErr.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Errorf("child %d: want death by SIGKILL, got %v (it had ended by itself)\n%s", c.n, c.waitErr, c.log())
-	}
+	cmd := proctest.Reexec(t, "TestCrashChildProcess")
+	cmd.Env = append(os.Environ(), crashChildDirEnv+"="+h.dataDir)
+	child = proctest.Start(t, fmt.Sprintf("child %d", h.starts), cmd)
+	addr := child.WaitLog(crashAddrLine, 20*time.Second)[1]
+	return child, fmt.Sprintf("esdb://%s?tls=false", addr)
 }
 
 // terminate sends SIGTERM and checks that the child shuts down cleanly and
 // in time.
-func (c *crashChild) terminate() {
-	t := c.t
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("child %d did not exit within 15 s of SIGTERM\n%s", c.n, c.log())
-	}
-	if c.waitErr != nil {
-		t.Errorf("child %d: want exit status 0 after SIGTERM, got %v\n%s", c.n, c.waitErr, c.log())
-	}
-	log := c.log()
+func terminate(t *testing.T, c *proctest.Process) {
+	t.Helper()
+	c.Terminate(15 * time.Second)
+	log := c.Log()
 	if !strings.Contains(log, "crash child: stopped") {
-		t.Errorf("child %d did not report a completed shutdown\n%s", c.n, log)
+		t.Errorf("%s did not report a completed shutdown\n%s", c, log)
 	}
 	if strings.Contains(log, shutdownOverrun) {
-		t.Errorf("child %d: calls were still running at the 5 s shutdown deadline (an append was left waiting?)\n%s", c.n, log)
+		t.Errorf("%s: calls were still running at the 5 s shutdown deadline (an append was left waiting?)\n%s", c, log)
 	}
 }
 
 // checkLog checks what a freshly started child logged on opening the store.
-func (h *crashHarness) checkLog(c *crashChild, wantUncleanWarning bool) {
+func (h *crashHarness) checkLog(c *proctest.Process, wantUncleanWarning bool) {
 	t := h.t
 	t.Helper()
-	log := c.log()
+	log := c.Log()
 	switch warned := strings.Contains(log, uncleanWarning); {
 	case wantUncleanWarning && !warned:
-		t.Errorf("child %d opened the store after a SIGKILL without warning that it %q\n%s", c.n, uncleanWarning, log)
+		t.Errorf("%s opened the store after a SIGKILL without warning that it %q\n%s", c, uncleanWarning, log)
 	case !wantUncleanWarning && warned:
-		t.Errorf("child %d warned that the store %q, after a clean shutdown or on a new directory\n%s", c.n, uncleanWarning, log)
+		t.Errorf("%s warned that the store %q, after a clean shutdown or on a new directory\n%s", c, uncleanWarning, log)
 	}
 	for line := range strings.Lines(log) {
 		if strings.Contains(line, `"level":"ERROR"`) {
-			t.Errorf("child %d logged an error: %s", c.n, line)
+			t.Errorf("%s logged an error: %s", c, line)
 		}
 	}
 }

@@ -4,12 +4,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/devstack/proctest"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
@@ -52,11 +50,8 @@ func TestCrashChildProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// End when the parent goes away (stdin closes), whatever killed it.
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		stop()
-	}()
+	// End when the parent goes away, whatever killed it.
+	proctest.WhenParentGone(stop)
 	if code := Main(ctx, []string{"run", "-log-level", "info"}, os.Stdout, os.Stderr); code != exitOK {
 		t.Fatalf("projector-service run: exit code %d", code)
 	}
@@ -66,12 +61,9 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("this is the child process")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
 		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
 			t.Fatalf("%s=%q: %v", crashSeedEnv, s, err)
 		}
@@ -87,7 +79,7 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	client := es.Client(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "readmodel.db")
-	h := &crashHarness{t: t, exe: exe, logDir: t.TempDir(),
+	h := &crashHarness{t: t,
 		env: []string{crashChildEnv + "=1", "EVENTSTORE_URL=" + es.ConnectionString, "READMODEL_URL=sqlite:" + path}}
 
 	// Appenders write lifecycles (and some noise) all along.
@@ -124,10 +116,10 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 		delay := 300*time.Millisecond + time.Duration(rng.IntN(900))*time.Millisecond
 		select { // the random moment of the kill
 		case <-time.After(delay):
-		case <-child.exited:
-			t.Fatalf("round %d: child %d exited by itself before its kill: %v\n%s", round, child.n, child.waitErr, child.log())
+		case <-child.Exited():
+			t.Fatalf("round %d: %s exited by itself before its kill: %v\n%s", round, child, child.ExitErr(), child.Log())
 		}
-		child.kill()
+		child.Kill()
 		t.Logf("round %d: SIGKILL after %v; %d events appended so far, checkpoint %d", round, delay, appended.Load(), h.checkpoint(path))
 		if t.Failed() {
 			t.FailNow()
@@ -153,16 +145,16 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	defer reader.Close()
 	projectortest.WaitCheckpoint(t, reader, lastLoan, 2*time.Minute)
 	t.Logf("the last child caught up in %v", time.Since(started).Round(time.Millisecond))
-	child.terminate()
-	log := child.log()
+	child.Terminate(20 * time.Second)
+	log := child.Log()
 	for _, want := range []string{`"msg":"projector: stopped"`, `"service":"projector-service"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the last child's log lacks %s:\n%s", want, log)
 		}
 	}
 	for _, c := range h.children {
-		if l := c.log(); strings.Contains(l, "event parked") {
-			t.Errorf("child %d parked an event:\n%s", c.n, l)
+		if l := c.Log(); strings.Contains(l, "event parked") {
+			t.Errorf("%s parked an event:\n%s", c, l)
 		}
 	}
 
@@ -202,53 +194,16 @@ func pause(w, i int) time.Duration {
 
 type crashHarness struct {
 	t        *testing.T
-	exe      string
 	env      []string
-	logDir   string
-	children []*crashChild
+	children []*proctest.Process
 }
 
-type crashChild struct {
-	t       *testing.T
-	n       int
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	logPath string
-	exited  chan struct{}
-	waitErr error
-}
-
-func (h *crashHarness) start() *crashChild {
+func (h *crashHarness) start() *proctest.Process {
 	t := h.t
 	t.Helper()
-	c := &crashChild{t: t, n: len(h.children) + 1, exited: make(chan struct{})}
-	c.logPath = filepath.Join(h.logDir, fmt.Sprintf("child-%d.log", c.n))
-	logFile, err := os.Create(c.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	c.cmd = exec.Command(h.exe, "-test.run=^TestCrashChildProcess$", "-test.count=1", "-test.timeout=5m")
-	c.cmd.Env = append(os.Environ(), h.env...)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start child %d: %v", c.n, err)
-	}
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	})
+	cmd := proctest.Reexec(t, "TestCrashChildProcess")
+	cmd.Env = append(os.Environ(), h.env...)
+	c := proctest.Start(t, fmt.Sprintf("child %d", len(h.children)+1), cmd)
 	h.children = append(h.children, c)
 	return c
 }
@@ -269,49 +224,4 @@ func (h *crashHarness) checkpoint(path string) uint64 {
 		h.t.Errorf("checkpoint: %v", err)
 	}
 	return p
-}
-
-func (c *crashChild) log() string {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil {
-		return fmt.Sprintf("(read child log: %v)", err)
-	}
-	return string(b)
-}
-
-func (c *crashChild) kill() {
-	t := c.t
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Errorf("SIGKILL child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("child %d did not die within 10 s of SIGKILL", c.n)
-	}
-	var exitErr *exec.ExitError
-	if !errors.As(c.waitErr, &exitErr) {
-		t.Errorf("child %d: want death by SIGKILL, got %v\n%s", c.n, c.waitErr, c.log())
-		return
-	}
-	if ws, ok := exitErr.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Errorf("child %d: want death by SIGKILL, got %v (it had ended by itself)\n%s", c.n, c.waitErr, c.log())
-	}
-}
-
-func (c *crashChild) terminate() {
-	t := c.t
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("child %d did not exit within 20 s of SIGTERM\n%s", c.n, c.log())
-	}
-	if c.waitErr != nil {
-		t.Errorf("child %d: want exit status 0 after SIGTERM, got %v\n%s", c.n, c.waitErr, c.log())
-	}
 }

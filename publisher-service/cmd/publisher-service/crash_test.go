@@ -4,25 +4,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
+	"github.com/loanflow/loans/devstack/proctest"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/poll"
@@ -59,12 +57,12 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 		kills = 1
 	}
 
-	bin := buildService(t)
+	bin := proctest.Build(t, ".")
 	es := eventstoretest.Start(t, eventstore.Config{})
 	client := es.Client(t)
 	exchange := rabbittest.Name("loans.events-crash")
 	queue := publishertest.Bind(t, url, exchange)
-	h := &harness{t: t, bin: bin, logDir: t.TempDir(), env: []string{
+	h := &harness{t: t, bin: bin, env: []string{
 		"AMQP_URL=" + url, "EVENTSTORE_URL=" + es.ConnectionString, "PUBLISHER_EXCHANGE=" + exchange,
 		"PUBLISHER_CHECKPOINT_INTERVAL=100ms", "LOG_LEVEL=info",
 	}}
@@ -95,15 +93,17 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 		child := h.start(nil)
 		poll.Until(t, wait, 5*time.Millisecond, func() (bool, string) {
 			select {
-			case <-child.exited:
-				t.Fatalf("round %d: child exited by itself: %v\n%s", round, child.waitErr, child.log())
+			case <-child.Exited():
+				t.Fatalf("round %d: %s exited by itself: %v\n%s", round, child, child.ExitErr(), child.Log())
 			default:
 			}
 			return queue.Count() > before+100, fmt.Sprintf("round %d: child publishing? %d arrivals since it started", round, queue.Count()-before)
 		})
 		// The random moment of the kill, somewhere in the stream.
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		child.kill()
+		if !child.Kill() {
+			t.FailNow()
+		}
 		t.Logf("round %d: SIGKILL after %d arrivals in all", round, queue.Count())
 	}
 	stopAppending.Store(true)
@@ -111,16 +111,16 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 
 	want := publishertest.LoanEvents(t, client)
 	last := h.start([]string{"PUBLISHER_HEALTH_ADDR=127.0.0.1:0"})
-	readyz := last.probeURL(t)
+	readyz := last.WaitLog(readyzRE, wait)[1] // where it serves /readyz
 	poll.Until(t, wait, 20*time.Millisecond, func() (bool, string) {
 		code, body := get(readyz)
 		return code == http.StatusOK, fmt.Sprintf("GET %s: %d %s", readyz, code, body)
 	})
 	got := queue.WaitFor(t, want, wait)
-	last.terminate()
+	last.Terminate(30 * time.Second)
 	dups := publishertest.Check(t, want, got)
 	t.Logf("%d kills: %d loan events, %d arrivals, %d duplicates", kills, len(want), len(got), dups)
-	log := last.log()
+	log := last.Log()
 	for _, say := range []string{`"msg":"publisher-service: stopped"`, `"service":"publisher-service"`, `"msg":"publisher: stopped"`} {
 		if !strings.Contains(log, say) {
 			t.Errorf("the last child's log lacks %s:\n%s", say, log)
@@ -137,90 +137,23 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 	}
 }
 
-// buildService builds this command with go build.
-func buildService(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "publisher-service")
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 type harness struct {
 	t        *testing.T
 	bin      string
 	env      []string
-	logDir   string
 	children int
 }
 
-type child struct {
-	t       *testing.T
-	n       int
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-	waitErr error
-}
-
-func (h *harness) start(env []string) *child {
+func (h *harness) start(env []string) *proctest.Process {
 	t := h.t
 	t.Helper()
 	h.children++
-	c := &child{t: t, n: h.children, exited: make(chan struct{})}
-	c.logPath = filepath.Join(h.logDir, fmt.Sprintf("child-%d.log", c.n))
-	logFile, err := os.Create(c.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	c.cmd = exec.Command(h.bin)
-	c.cmd.Env = append(append(os.Environ(), h.env...), env...)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start child %d: %v", c.n, err)
-	}
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	})
-	return c
-}
-
-func (c *child) log() string {
-	b, err := os.ReadFile(c.logPath)
-	if err != nil {
-		return fmt.Sprintf("(read child log: %v)", err)
-	}
-	return string(b)
+	cmd := exec.Command(h.bin)
+	cmd.Env = append(append(os.Environ(), h.env...), env...)
+	return proctest.Start(t, fmt.Sprintf("child %d", h.children), cmd)
 }
 
 var readyzRE = regexp.MustCompile(`"readyz":"(http://[^"]+)"`)
-
-// probeURL waits for the child to log where it serves /readyz.
-func (c *child) probeURL(t *testing.T) string {
-	t.Helper()
-	var url string
-	poll.Until(t, wait, 10*time.Millisecond, func() (bool, string) {
-		if m := readyzRE.FindStringSubmatch(c.log()); m != nil {
-			url = m[1]
-			return true, ""
-		}
-		return false, "child " + strconv.Itoa(c.n) + " has not logged its probes' address:\n" + c.log()
-	})
-	return url
-}
 
 func get(url string) (int, string) {
 	resp, err := http.Get(url)
@@ -230,40 +163,4 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func (c *child) kill() {
-	t := c.t
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Errorf("SIGKILL child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("child %d did not die within 10 s of SIGKILL", c.n)
-	}
-	var exitErr *exec.ExitError
-	if !errors.As(c.waitErr, &exitErr) {
-		t.Fatalf("child %d: want death by SIGKILL, got %v\n%s", c.n, c.waitErr, c.log())
-	}
-	if ws, ok := exitErr.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child %d: want death by SIGKILL, got %v (it had ended by itself)\n%s", c.n, c.waitErr, c.log())
-	}
-}
-
-func (c *child) terminate() {
-	t := c.t
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM child %d: %v", c.n, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child %d did not exit within 30 s of SIGTERM\n%s", c.n, c.log())
-	}
-	if c.waitErr != nil {
-		t.Errorf("child %d: want exit status 0 after SIGTERM, got %v\n%s", c.n, c.waitErr, c.log())
-	}
 }
