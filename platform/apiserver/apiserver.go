@@ -30,16 +30,22 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/loanflow/loans/platform/health"
@@ -90,6 +96,11 @@ type Config struct {
 	// authentication of platform/auth, say.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+	// Metrics, when set, receives the standard gRPC server metrics
+	// (grpc_server_handled_total, grpc_server_handling_seconds and the
+	// rest, from grpc-ecosystem's middleware), every method of Service
+	// initialised at zero.
+	Metrics prometheus.Registerer
 	// Readiness is what the gRPC health service and GET /readyz report:
 	// SERVING and 200 while it is ready, NOT_SERVING and 503 otherwise, from
 	// the same source at every moment. Shutdown starts by calling its
@@ -125,11 +136,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	unary := []grpc.UnaryServerInterceptor{s.recoverPanics, boundDeadline(cfg.DefaultDeadline, cfg.MaxDeadline), s.logCalls}
+	var stream []grpc.StreamServerInterceptor
+	var serverMetrics *grpcprom.ServerMetrics
+	if cfg.Metrics != nil {
+		serverMetrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30})))
+		if err := cfg.Metrics.Register(serverMetrics); err != nil {
+			return nil, fmt.Errorf("apiserver: register the gRPC metrics: %w", err)
+		}
+		// Outermost: a call refused by a later interceptor is counted too.
+		unary = append([]grpc.UnaryServerInterceptor{serverMetrics.UnaryServerInterceptor()}, unary...)
+		stream = append(stream, serverMetrics.StreamServerInterceptor())
+	}
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverPanics, boundDeadline(cfg.DefaultDeadline, cfg.MaxDeadline), s.logCalls},
-			cfg.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(cfg.StreamInterceptors...),
+		// A server span per call, continuing the caller's trace (W3C
+		// traceparent); nothing is recorded while tracing is off.
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(traced))),
+		grpc.ChainUnaryInterceptor(append(unary, cfg.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(append(stream, cfg.StreamInterceptors...)...),
 	}
 	gwCreds := insecure.NewCredentials()
 	var httpTLS *tls.Config
@@ -152,13 +178,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	s.grpc.RegisterService(cfg.Service, cfg.Impl)
+	if serverMetrics != nil {
+		serverMetrics.InitializeMetrics(s.grpc)
+	}
 	s.health = &healthService{ready: s.ready, names: map[string]bool{"": true, cfg.Service.ServiceName: true}, stopping: make(chan struct{})}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
 	// The gateway calls the gRPC server over loopback, so REST calls pass
 	// the same interceptors.
-	s.gwConn, err = grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(gwCreds))
+	s.gwConn, err = grpc.NewClient(s.grpcLis.Addr().String(), grpc.WithTransportCredentials(gwCreds),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 	if err != nil {
 		s.closeListeners()
 		return nil, err
@@ -171,7 +201,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// The probes are answered before the gateway, so they need no token,
 	// no CORS and no call through gRPC.
-	s.http = &http.Server{Handler: s.ready.Handler(handler), ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS}
+	// A REST call is a server span of its own, and its gRPC call through the
+	// gateway a child of it.
+	tracedHandler := otelhttp.NewHandler(handler, cfg.Name, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method + " " + r.URL.Path
+	}))
+	s.http = &http.Server{Handler: s.ready.Handler(tracedHandler), ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS}
 
 	s.wg.Add(2)
 	go func() {
@@ -191,6 +226,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	return s, nil
+}
+
+// traced leaves the health checks out of the traces: probes every few
+// seconds would bury the calls that matter.
+func traced(info *stats.RPCTagInfo) bool {
+	return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.Health/")
 }
 
 // withDefaults refuses a Config that cannot be served as meant, before any
