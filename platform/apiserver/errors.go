@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -93,3 +94,22 @@ func (s statusWriter) WriteHeader(int) {
 	}
 	s.ResponseWriter.WriteHeader(s.code)
 }
+
+// Reason is an error's stable reason: its google.rpc.ErrorInfo reason, or
+// else its code's name as google.rpc.Code spells it (INTERNAL, say); "" for
+// nil. Metrics and logs label with it: the set of values is bounded.
+func Reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	st := status.Convert(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() != "" {
+			return info.GetReason()
+		}
+	}
+	return CodeName(st.Code())
+}
+
+// CodeName is a code as google.rpc.Code names it: INVALID_ARGUMENT.
+func CodeName(c codes.Code) string { return rpccode.Code(c).String() }

@@ -29,6 +29,7 @@ import (
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/rabbit"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 func main() {
@@ -72,6 +73,7 @@ var envVars = map[string]string{
 	"stream-cache-bytes": "COMMAND_STREAM_CACHE_BYTES",
 	"log-level":          "LOG_LEVEL",
 	"amqp-prefetch":      "AMQP_PREFETCH",
+	"admin-addr":         "COMMAND_ADMIN_ADDR",
 }
 
 func serve(args []string) error {
@@ -88,6 +90,7 @@ func serve(args []string) error {
 	logLevel := logLevelFlag(fs)
 	amqpURL := rabbit.RegisterFlag(fs, "", "also take commands from this RabbitMQ broker (amqp:// or amqps://; empty: none)")
 	amqpPrefetch := fs.Int("amqp-prefetch", 64, "RabbitMQ commands handled at once (AMQP_PREFETCH)")
+	adminAddr := fs.String("admin-addr", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ here, e.g. 127.0.0.1:9081; empty: none (COMMAND_ADMIN_ADDR)")
 	oidc := auth.RegisterFlags(fs)
 	edge := apiserver.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars, rabbit.EnvVars)); err != nil {
@@ -121,6 +124,16 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Traces go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "command-service"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(flushCtx)
+	}()
 	cfg := service.Config{
 		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, EventStore: *eventStore, Logger: logger,
 		Limits:           domain.Limits{MaxAmount: *maxAmount, MaxDuration: int32(*maxDuration)},
@@ -128,6 +141,7 @@ func serve(args []string) error {
 		StreamCacheBytes: *cacheBytes,
 		Authenticator:    verifier,
 		AMQP:             amqpport.Config{URL: *amqpURL, Prefetch: *amqpPrefetch},
+		AdminAddr:        *adminAddr,
 	}
 	edge.Apply(&cfg.Edge)
 	svc, err := service.Start(ctx, cfg)
@@ -245,7 +259,8 @@ func newLogger(level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("service", "command-service"), nil
+	handler := telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(handler).With("service", "command-service"), nil
 }
 
 // opsContext ends on SIGINT or SIGTERM, or after a minute: an operator's

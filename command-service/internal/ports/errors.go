@@ -72,3 +72,30 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 func refusal(code codes.Code, reason, message string) error {
 	return apiserver.Refusal(code, reason, message, nil)
 }
+
+// Outcomes of a command, as the metrics count them.
+const (
+	OutcomeOK      = "ok"
+	OutcomeRefused = "refused" // the rules, the caller's rights or input: the reason says which
+	OutcomeError   = "error"   // ours or a dependency's (the event store away, a deadline, a bug)
+)
+
+// Outcome sorts a use case's result as toStatus answers it: ok, refused or
+// error, with its stable reason (AMOUNT_IS_TOO_LOW, EVENT_STORE_UNAVAILABLE;
+// "" when ok).
+func Outcome(err error) (outcome, reason string) {
+	if err == nil {
+		return OutcomeOK, ""
+	}
+	st := toStatus(context.Background(), discard, err)
+	switch status.Code(st) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.Unauthenticated, codes.OutOfRange:
+		return OutcomeRefused, apiserver.Reason(st)
+	}
+	return OutcomeError, apiserver.Reason(st)
+}
+
+// discard drops the logs of Outcome's classification: the port that
+// answered the call has logged it already.
+var discard = slog.New(slog.DiscardHandler)

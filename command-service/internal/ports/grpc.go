@@ -16,15 +16,15 @@ import (
 	"github.com/loanflow/loans/command-service/internal/domain"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
-// Request headers (gRPC metadata; the gateway forwards the HTTP headers).
+// HeaderCorrelationID is the request header (gRPC metadata; the gateway
+// forwards the HTTP header) of the correlation ID. The trace context comes
+// as W3C traceparent, read by the server's OpenTelemetry instrumentation.
 // Who the caller is comes only from the verified access token (see
 // platform/auth), never from a header: an x-actor header is ignored.
-const (
-	HeaderCorrelationID = "x-correlation-id"
-	HeaderTraceParent   = "traceparent"
-)
+const HeaderCorrelationID = "x-correlation-id"
 
 // CommandServer implements loansv1.LoanCommandServiceServer.
 type CommandServer struct {
@@ -39,7 +39,7 @@ func NewCommandServer(c *command.Commands, logger *slog.Logger) *CommandServer {
 }
 
 func (s *CommandServer) RequestLoan(ctx context.Context, req *loansv1.RequestLoanRequest) (*loansv1.RequestLoanResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s *CommandServer) RequestLoan(ctx context.Context, req *loansv1.RequestLoa
 }
 
 func (s *CommandServer) SubmitLoanRequest(ctx context.Context, req *loansv1.SubmitLoanRequestRequest) (*loansv1.SubmitLoanRequestResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (s *CommandServer) SubmitLoanRequest(ctx context.Context, req *loansv1.Subm
 }
 
 func (s *CommandServer) ApproveLoan(ctx context.Context, req *loansv1.ApproveLoanRequest) (*loansv1.ApproveLoanResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *CommandServer) ApproveLoan(ctx context.Context, req *loansv1.ApproveLoa
 }
 
 func (s *CommandServer) DenyLoan(ctx context.Context, req *loansv1.DenyLoanRequest) (*loansv1.DenyLoanResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *CommandServer) DenyLoan(ctx context.Context, req *loansv1.DenyLoanReque
 }
 
 func (s *CommandServer) SignContract(ctx context.Context, req *loansv1.SignContractRequest) (*loansv1.SignContractResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *CommandServer) SignContract(ctx context.Context, req *loansv1.SignContr
 }
 
 func (s *CommandServer) RejectContract(ctx context.Context, req *loansv1.RejectContractRequest) (*loansv1.RejectContractResponse, error) {
-	id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
+	ctx, id, meta, err := parse(ctx, req.GetLoanApplicationUuid(), req.GetCommandId())
 	if err != nil {
 		return nil, err
 	}
@@ -117,32 +117,37 @@ func (s *CommandServer) RejectContract(ctx context.Context, req *loansv1.RejectC
 }
 
 // parse reads what every command carries: the application's UUID, the
-// command ID (a new one when the client sends none), the verified caller and
-// the caller's tracing headers.
-func parse(ctx context.Context, applicationUUID, commandID string) (uuid.UUID, command.Meta, error) {
+// command ID (a new one when the client sends none), the verified caller,
+// the correlation ID and the trace context (the call's span: its events
+// record it, and the projection and the process managers' work join its
+// trace). The context it returns carries the correlation ID for the logs.
+func parse(ctx context.Context, applicationUUID, commandID string) (context.Context, uuid.UUID, command.Meta, error) {
 	id, err := uuid.Parse(applicationUUID)
 	if err != nil || id == uuid.Nil {
-		return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidUUID,
+		return ctx, uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidUUID,
 			"loan_application_uuid must be a UUID, got "+quote(applicationUUID))
 	}
 	principal, ok := auth.FromContext(ctx)
 	if !ok {
 		// The interceptor authenticates every call; a call that reached this
 		// far without a principal is a wiring mistake, and fails closed.
-		return uuid.Nil, command.Meta{}, status.Error(codes.Unauthenticated, "the call carries no verified caller")
+		return ctx, uuid.Nil, command.Meta{}, status.Error(codes.Unauthenticated, "the call carries no verified caller")
 	}
-	meta := command.Meta{CommandID: uuid.New(), Principal: principal}
+	meta := command.Meta{CommandID: uuid.New(), Principal: principal, TraceParent: telemetry.TraceParent(ctx)}
 	if commandID != "" {
 		if meta.CommandID, err = uuid.Parse(commandID); err != nil || meta.CommandID == uuid.Nil {
-			return uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidCommandID,
+			return ctx, uuid.Nil, command.Meta{}, refusal(codes.InvalidArgument, ReasonInvalidCommandID,
 				"command_id must be a UUID when given, got "+quote(commandID))
 		}
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		meta.CorrelationID = first(md, HeaderCorrelationID)
-		meta.TraceParent = first(md, HeaderTraceParent)
 	}
-	return id, meta, nil
+	correlation := meta.CorrelationID
+	if correlation == "" {
+		correlation = meta.CommandID.String() // as the events record it
+	}
+	return telemetry.WithCorrelationID(ctx, correlation), id, meta, nil
 }
 
 func first(md metadata.MD, key string) string {

@@ -36,7 +36,7 @@ func TestHealth_Serving(t *testing.T) {
 func TestHealth_FollowsTheEventStore(t *testing.T) {
 	store := eventstoretest.Start(t, devstore.Config{})
 	proxy := esdbconntest.NewProxy(t, store.Addr.String())
-	svc := startService(t, proxy.ConnectionString(), withoutProcessManagers(), withHealthEvery(200*time.Millisecond))
+	svc := startService(t, proxy.ConnectionString(), withoutProcessManagers(), withHealthEvery(200*time.Millisecond), withAdmin())
 	health := healthpb.NewHealthClient(dial(t, svc.GRPCAddr()))
 	ctx := callCtx(t)
 	await := func(want healthpb.HealthCheckResponse_ServingStatus, wantHTTP int) {
@@ -51,8 +51,20 @@ func TestHealth_FollowsTheEventStore(t *testing.T) {
 				return false, err.Error()
 			}
 			_ = res.Body.Close()
-			return r.GetStatus() == want && res.StatusCode == wantHTTP,
-				fmt.Sprintf("health %v, /readyz %d; want %v, %d", r.GetStatus(), res.StatusCode, want, wantHTTP)
+			// The admin listener's probe and metric say the same.
+			admin, err := http.Get("http://" + svc.AdminAddr() + "/readyz")
+			if err != nil {
+				return false, err.Error()
+			}
+			_ = admin.Body.Close()
+			ready := 0.0
+			if wantHTTP == http.StatusOK {
+				ready = 1
+			}
+			gauge := scrape(t, svc.AdminAddr())[`loans_ready{check="eventstore"}`]
+			return r.GetStatus() == want && res.StatusCode == wantHTTP && admin.StatusCode == wantHTTP && gauge == ready,
+				fmt.Sprintf("health %v, /readyz %d, admin /readyz %d, loans_ready %v; want %v, %d", r.GetStatus(), res.StatusCode,
+					admin.StatusCode, gauge, want, wantHTTP)
 		})
 	}
 	await(healthpb.HealthCheckResponse_SERVING, http.StatusOK)

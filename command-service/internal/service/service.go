@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/loanflow/loans/command-service/internal/adapters/eventstore"
@@ -25,6 +26,7 @@ import (
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
 	"github.com/loanflow/loans/platform/health"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Config configures the service.
@@ -52,6 +54,12 @@ type Config struct {
 	// AMQP, when its URL is set, also takes commands from RabbitMQ; the
 	// service, authenticator and logger are the service's own.
 	AMQP amqpport.Config
+	// Metrics is the process's registry (nil: a new one): the service
+	// registers its metrics, the gRPC server's and readiness in it.
+	Metrics *prometheus.Registry
+	// AdminAddr, when set, serves /metrics, the probes and pprof there
+	// (platform/telemetry).
+	AdminAddr string
 	// Health tunes the readiness check of the event store (how often, how
 	// long it may take): not ready while the store does not answer.
 	Health health.Config
@@ -66,6 +74,7 @@ type Service struct {
 	stopPMs  context.CancelFunc
 	pms      sync.WaitGroup
 	consumer *amqpport.Consumer // nil without a broker
+	admin    *telemetry.Admin   // nil without AdminAddr
 }
 
 // Start connects to the event store, binds both ports and serves.
@@ -87,11 +96,20 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{logger: cfg.Logger, conn: conn}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = telemetry.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		_ = conn.Close(ctx)
+		return nil, err
+	}
 	var store command.EventStore = eventstore.New(conn)
 	if cfg.StreamCacheBytes > 0 {
 		store = eventstore.NewCache(store, cfg.StreamCacheBytes)
 	}
-	s.commands = command.New(store, command.Config{Limits: cfg.Limits})
+	s.commands = command.New(store, command.Config{Limits: cfg.Limits, Observer: m})
 
 	api := cfg.Edge
 	api.Name = "command service"
@@ -114,16 +132,31 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	api.Readiness = readiness
+	api.Metrics = reg
+	if err := telemetry.RegisterReadiness(reg, readiness); err != nil {
+		readiness.Shutdown()
+		_ = conn.Close(ctx)
+		return nil, err
+	}
 	s.Server, err = apiserver.Start(ctx, api)
 	if err != nil {
 		readiness.Shutdown()
 		_ = conn.Close(ctx)
 		return nil, err
 	}
+	if cfg.AdminAddr != "" {
+		if s.admin, err = telemetry.ServeAdmin(cfg.AdminAddr, reg, readiness, cfg.Logger); err != nil {
+			_ = s.Server.Shutdown(ctx)
+			_ = conn.Close(ctx)
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	if cfg.AMQP.URL != "" {
 		// The same handlers as gRPC's, behind the same token check.
 		cfg.AMQP.Service, cfg.AMQP.Authenticator, cfg.AMQP.Logger = commandServer, cfg.Authenticator, cfg.Logger
+		cfg.AMQP.Observe = m.amqpObserved
 		if s.consumer, err = amqpport.Start(cfg.AMQP); err != nil {
+			s.shutdownAdmin(ctx)
 			_ = s.Server.Shutdown(ctx)
 			readiness.Shutdown()
 			_ = conn.Close(ctx)
@@ -134,10 +167,13 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	s.stopPMs = stop
 	if cfg.ProcessManagers {
 		log := eventstore.NewProcessLog(conn)
-		for _, m := range process.Managers(s.commands) {
-			runner := process.NewRunner(log, m, s.logger)
+		var runners []*process.Runner
+		for _, pm := range process.Managers(s.commands) {
+			runner := process.NewRunner(log, pm, s.logger)
+			runners = append(runners, runner)
 			s.pms.Go(func() { _ = runner.Run(pmCtx) })
 		}
+		s.pms.Go(func() { m.watchProcessManagers(pmCtx, conn, runners, 5*time.Second) })
 	}
 	s.logger.Info("command service: serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "process_managers", cfg.ProcessManagers,
 		"ready", readiness.Ready())
@@ -149,6 +185,21 @@ const DefaultStreamCacheBytes = 64 << 20
 
 // Commands exposes the use cases (tests drive process managers with them).
 func (s *Service) Commands() *command.Commands { return s.commands }
+
+// AdminAddr is the admin listener's address ("" without one).
+func (s *Service) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr()
+}
+
+func (s *Service) shutdownAdmin(ctx context.Context) error {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.Shutdown(ctx)
+}
 
 // AMQPConnected tells whether the RabbitMQ consumer is consuming (false
 // without one).
@@ -180,6 +231,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("command service: shutdown deadline passed with process managers still running: %w", ctx.Err()))
 	}
-	errs = append(errs, serverErr, consumerErr, s.conn.Close(ctx))
+	errs = append(errs, serverErr, consumerErr, s.conn.Close(ctx), s.shutdownAdmin(ctx))
 	return errors.Join(errs...)
 }

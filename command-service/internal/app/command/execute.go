@@ -43,12 +43,29 @@ var ErrRetriesExhausted = errors.New("the application kept changing while the co
 // A command ID names one command: a retry must be the same command.
 var ErrCommandIDReused = errors.New("this command_id was already used for a different command")
 
+// Observer hears how each command went (the service counts them for its
+// metrics). It is called on the command's goroutine: it must be quick.
+type Observer interface {
+	// Decided: the command was decided (err nil: appended, or answered as
+	// a repeat) or refused or failed (err), after elapsed.
+	Decided(action Action, elapsed time.Duration, err error)
+	// Retried: an attempt met a concurrent change and the command is
+	// decided again.
+	Retried(action Action)
+}
+
+type noObserver struct{}
+
+func (noObserver) Decided(Action, time.Duration, error) {}
+func (noObserver) Retried(Action)                       {}
+
 // Commands runs the use cases.
 type Commands struct {
 	store       EventStore
 	now         func() time.Time
 	limits      domain.Limits
 	maxAttempts int
+	observer    Observer
 }
 
 // Config tunes Commands.
@@ -59,11 +76,16 @@ type Config struct {
 	MaxAttempts int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Observer hears how each command went; default none.
+	Observer Observer
 }
 
 // New returns the use cases on an event store.
 func New(store EventStore, cfg Config) *Commands {
-	c := &Commands{store: store, now: cfg.Now, limits: cfg.Limits, maxAttempts: cfg.MaxAttempts}
+	c := &Commands{store: store, now: cfg.Now, limits: cfg.Limits, maxAttempts: cfg.MaxAttempts, observer: cfg.Observer}
+	if c.observer == nil {
+		c.observer = noObserver{}
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -85,6 +107,13 @@ func New(store EventStore, cfg Config) *Commands {
 // attempt and appends expecting no stream: the common case costs one
 // append, and a conflict falls back to the normal path.
 func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, action Action, stream string, cmd domain.Command, meta Meta) (Result, error) {
+	start := time.Now()
+	r, err := decideCommand[A](ctx, c, action, stream, cmd, meta)
+	c.observer.Decided(action, time.Since(start), err)
+	return r, err
+}
+
+func decideCommand[A domain.Aggregate[A]](ctx context.Context, c *Commands, action Action, stream string, cmd domain.Command, meta Meta) (Result, error) {
 	if meta.CommandID == uuid.Nil {
 		return Result{}, errors.New("command: a command ID is required")
 	}
@@ -137,6 +166,9 @@ func execute[A domain.Aggregate[A]](ctx context.Context, c *Commands, action Act
 		}
 		appended, err := c.store.Append(ctx, stream, revision, c.envelope(events, meta, action, digest))
 		if errors.Is(err, ErrConcurrencyConflict) {
+			if attempt+1 < c.maxAttempts {
+				c.observer.Retried(action)
+			}
 			continue
 		}
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Event is an event delivered to a process manager.
@@ -75,7 +76,7 @@ func Managers(c *command.Commands) []Manager {
 					return fmt.Errorf("%w: it names no valid application: %w", ErrUnhandleable, err)
 				}
 				_, err = c.IssueLoanReview(ctx, domain.IssueLoanReview{ApplicationID: id, Amount: submitted.GetAmount(),
-					Duration: submitted.GetDuration(), Applicant: submitted.GetApplicant()}, follow(e, "IssueLoanReview", reviewer))
+					Duration: submitted.GetDuration(), Applicant: submitted.GetApplicant()}, follow(ctx, e, "IssueLoanReview", reviewer))
 				return err
 			},
 		},
@@ -92,15 +93,17 @@ func Managers(c *command.Commands) []Manager {
 					return fmt.Errorf("%w: it names no valid application: %w", ErrUnhandleable, err)
 				}
 				_, err = c.IssueLoanContract(ctx, domain.IssueLoanContract{ApplicationID: id, Amount: approved.GetAmount(),
-					Duration: approved.GetDuration(), Applicant: approved.GetApplicant()}, follow(e, "IssueLoanContract", contractor))
+					Duration: approved.GetDuration(), Applicant: approved.GetApplicant()}, follow(ctx, e, "IssueLoanContract", contractor))
 				return err
 			},
 		},
 	}
 }
 
-// follow is the metadata of a command caused by an event.
-func follow(e Event, commandName string, actor auth.Principal) command.Meta {
+// follow is the metadata of a command caused by an event. Its trace context
+// is the handling's span (Runner starts it as a child of the event's), so
+// the follow-up command joins the trace of the command that caused it.
+func follow(ctx context.Context, e Event, commandName string, actor auth.Principal) command.Meta {
 	correlation := e.Metadata.CorrelationID
 	if correlation == "" {
 		correlation = e.ID.String()
@@ -110,7 +113,7 @@ func follow(e Event, commandName string, actor auth.Principal) command.Meta {
 		CorrelationID: correlation,
 		CausationID:   e.ID.String(),
 		Principal:     actor,
-		TraceParent:   e.Metadata.TraceParent,
+		TraceParent:   telemetry.TraceParent(ctx),
 	}
 }
 

@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loanflow/loans/platform/loanevents"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Runner hands a manager its events from the Log, from its durable
@@ -28,7 +33,28 @@ type Runner struct {
 	// this much time with progress, whichever comes first, and on stop.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
+
+	// position is how far the manager got (nil before the checkpoint is
+	// read), for the lag metric.
+	position atomic.Pointer[Position]
 }
+
+var tracer = telemetry.Tracer("command-service/process")
+
+// Position is how far the manager got: every event up to it is handled or
+// parked; ok is false until the checkpoint was read.
+func (r *Runner) Position() (p Position, ok bool) {
+	if at := r.position.Load(); at != nil {
+		return *at, true
+	}
+	return Position{}, false
+}
+
+// Name is the manager's name.
+func (r *Runner) Name() string { return r.manager.Name }
+
+// EventTypes are the event types the manager handles.
+func (r *Runner) EventTypes() []string { return r.manager.EventTypes }
 
 // NewRunner prepares a runner.
 func NewRunner(log Log, m Manager, logger *slog.Logger) *Runner {
@@ -76,6 +102,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil // ctx ended
 	}
 	saved := pos
+	start := pos // a copy: pos changes as events are handled
+	r.position.Store(&start)
 	defer func() {
 		if pos != saved {
 			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -124,6 +152,8 @@ func (r *Runner) follow(ctx context.Context, pos, saved *Position) (progressed b
 			sinceSave++
 		}
 		*pos = d.Position
+		at := d.Position
+		r.position.Store(&at)
 		if *pos != *saved && (sinceSave >= r.CheckpointEvery || time.Since(lastSave) >= r.CheckpointInterval) {
 			if err := r.log.SaveCheckpoint(ctx, r.manager.Name, *pos); err != nil {
 				r.logger.Warn("process manager: checkpoint not saved; will try again", "error", err)
@@ -142,7 +172,17 @@ func (r *Runner) deliver(ctx context.Context, rec Recorded) error {
 	}
 	e, err := r.decode(rec)
 	if err == nil {
+		// A span in the trace of the command that wrote the event: the
+		// command the manager issues is its child.
+		var span trace.Span
+		ctx, span = tracer.Start(telemetry.ContextWithTraceParent(ctx, e.Metadata.TraceParent), "process manager "+r.manager.Name,
+			trace.WithAttributes(attribute.String("loans.event_type", rec.Type), attribute.String("loans.event_id", rec.ID.String())))
+		ctx = telemetry.WithCorrelationID(ctx, e.Metadata.CorrelationID)
 		err = r.retry.handle(ctx, r.manager, e, r.logger)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 	}
 	if err == nil {
 		return nil

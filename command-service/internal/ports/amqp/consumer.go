@@ -23,14 +23,21 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/rabbit"
+	"github.com/loanflow/loans/platform/telemetry"
 )
+
+var tracer = telemetry.Tracer("command-service/amqp")
 
 // Config configures a Consumer.
 type Config struct {
@@ -56,7 +63,20 @@ type Config struct {
 	// FailedAttempts is how often an unexpected error is tried before the
 	// message is dead-lettered (default 5).
 	FailedAttempts int
+	// Observe, when set, hears what became of each message (metrics):
+	// command is the routing key when it names a command, else "unknown";
+	// outcome is one of the Outcome… constants.
+	Observe func(command, outcome string)
 }
+
+// Outcomes of a message, as Config.Observe hears them.
+const (
+	OutcomeDecided  = "ok"       // decided (appended, or a repeat), answered, acknowledged
+	OutcomeRefused  = "refused"  // refused, answered, dead-lettered
+	OutcomeFailed   = "failed"   // failed unexpectedly FailedAttempts times, dead-lettered
+	OutcomeRetried  = "retried"  // an attempt failed for a passing reason; tried again
+	OutcomeRequeued = "requeued" // given back to the queue (stop, or the answer could not be sent)
+)
 
 func (c *Config) setDefaults() error {
 	if c.URL == "" {
@@ -92,6 +112,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FailedAttempts <= 0 {
 		c.FailedAttempts = 5
+	}
+	if c.Observe == nil {
+		c.Observe = func(string, string) {}
 	}
 	return nil
 }
@@ -250,9 +273,13 @@ type handler struct {
 // queue when the session ends first.
 func (h handler) handle(ctx context.Context, d amqp091.Delivery) {
 	log := h.log.With("command", d.RoutingKey, "message_id", d.MessageId)
+	name := d.RoutingKey
+	if _, known := h.commands[name]; !known {
+		name = "unknown"
+	}
 	msg, err := decode(h.commands, d, h.cfg.MaxMessageBytes)
 	if err != nil {
-		h.finish(ctx, log, d, nil, err)
+		h.cfg.Observe(name, h.finish(ctx, log, d, nil, err))
 		return
 	}
 	var (
@@ -275,22 +302,28 @@ func (h handler) handle(ctx context.Context, d amqp091.Delivery) {
 		}
 		switch classify(err) {
 		case done, refused:
-			h.finish(ctx, log, d, resp, err)
+			h.cfg.Observe(name, h.finish(ctx, log, d, resp, err))
 			return
 		case failed:
 			failures++
 			if failures >= h.cfg.FailedAttempts {
 				log.Error("amqp: command failed; dead-lettering it", "error", err, "attempts", attempts)
-				h.finish(ctx, log, d, nil, apiserver.Refusal(codes.Internal, ReasonInternal,
+				outcome := h.finish(ctx, log, d, nil, apiserver.Refusal(codes.Internal, ReasonInternal,
 					fmt.Sprintf("the command failed %d times: %v", failures, err), nil))
+				if outcome == OutcomeRefused {
+					outcome = OutcomeFailed
+				}
+				h.cfg.Observe(name, outcome)
 				return
 			}
 		}
+		h.cfg.Observe(name, OutcomeRetried)
 		log.Warn("amqp: command not decided; trying again", "error", err, "attempt", attempts, "backoff", backoff)
 		if !rabbit.Sleep(ctx, rabbit.Jitter(backoff)) {
 			// Stopping, or the connection is gone: back to the queue (a lost
 			// connection returns it anyway).
 			_ = d.Nack(false, true)
+			h.cfg.Observe(name, OutcomeRequeued)
 			return
 		}
 		backoff = min(2*backoff, h.cfg.RetryMax)
@@ -304,12 +337,15 @@ func (h handler) handle(ctx context.Context, d amqp091.Delivery) {
 func (h handler) execute(ctx context.Context, msg decoded, caller auth.Principal) (proto.Message, error) {
 	attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.CommandTimeout)
 	defer cancel()
+	// A consumer span, continuing the sender's trace when the message
+	// carries a traceparent header; the command's events record it.
+	attemptCtx, span := tracer.Start(telemetry.ContextWithTraceParent(attemptCtx, msg.traceParent), "amqp "+msg.command.Name,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "rabbitmq"), attribute.String("messaging.operation", "process")))
+	defer span.End()
 	md := metadata.MD{}
 	if msg.correlationID != "" {
 		md.Set(HeaderCorrelationID, msg.correlationID)
-	}
-	if msg.traceParent != "" {
-		md.Set(HeaderTraceParent, msg.traceParent)
 	}
 	attemptCtx = auth.NewContext(metadata.NewIncomingContext(attemptCtx, md), caller)
 	out, err := msg.command.method.Handler(h.cfg.Service, attemptCtx, func(in any) error {
@@ -317,6 +353,7 @@ func (h handler) execute(ctx context.Context, msg decoded, caller auth.Principal
 		return nil
 	}, nil)
 	if err != nil {
+		span.SetStatus(otelcodes.Error, apiserver.Reason(err))
 		return nil, err
 	}
 	return out.(proto.Message), nil
@@ -326,7 +363,7 @@ func (h handler) execute(ctx context.Context, msg decoded, caller auth.Principal
 // when it was refused, and acknowledges it. When the answer or the dead
 // letter cannot be published, the message is not acknowledged: it comes
 // back (its command appends nothing the second time).
-func (h handler) finish(ctx context.Context, log *slog.Logger, d amqp091.Delivery, resp proto.Message, outcome error) {
+func (h handler) finish(ctx context.Context, log *slog.Logger, d amqp091.Delivery, resp proto.Message, outcome error) string {
 	if d.ReplyTo != "" {
 		p, err := reply(d, resp, outcome)
 		if err == nil {
@@ -335,20 +372,24 @@ func (h handler) finish(ctx context.Context, log *slog.Logger, d amqp091.Deliver
 		if err != nil {
 			log.Warn("amqp: could not answer; the message will be delivered again", "error", err, "reply_to", d.ReplyTo)
 			_ = d.Nack(false, true)
-			return
+			return OutcomeRequeued
 		}
 	}
 	if outcome != nil {
 		if err := h.deadLetter(ctx, d.RoutingKey, deadLetter(d, outcome, h.cfg.Name)); err != nil {
 			log.Warn("amqp: could not dead-letter; the message will be delivered again", "error", err)
 			_ = d.Nack(false, true)
-			return
+			return OutcomeRequeued
 		}
-		log.Info("amqp: command refused and dead-lettered", "code", codeName(statusCode(outcome)), "reason", reasonOfErr(outcome))
+		log.Info("amqp: command refused and dead-lettered", "code", apiserver.CodeName(status.Code(outcome)), "reason", apiserver.Reason(outcome))
 	}
 	if err := d.Ack(false); err != nil {
 		log.Warn("amqp: acknowledge", "error", err)
 	}
+	if outcome != nil {
+		return OutcomeRefused
+	}
+	return OutcomeDecided
 }
 
 // deadLetter publishes a dead letter and waits for the broker's confirm

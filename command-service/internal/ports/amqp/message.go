@@ -30,9 +30,10 @@ const (
 const (
 	// HeaderAuthorization carries "Bearer <access token>", as on gRPC.
 	HeaderAuthorization = "authorization"
-	// HeaderCorrelationID and HeaderTraceParent are read as the gRPC
-	// metadata of the same names are. (The message's correlation_id
-	// property is the reply's, as AMQP's request/reply pattern has it.)
+	// HeaderCorrelationID is read as the gRPC metadata of the same name,
+	// HeaderTraceParent as the W3C trace context. (The message's
+	// correlation_id property is the reply's, as AMQP's request/reply
+	// pattern has it.)
 	HeaderCorrelationID = "x-correlation-id"
 	HeaderTraceParent   = "traceparent"
 
@@ -311,36 +312,9 @@ func deadLetter(d amqp091.Delivery, err error, by string) amqp091.Publishing {
 }
 
 func setErrorHeaders(h amqp091.Table, st *status.Status) {
-	h[HeaderErrorCode] = codeName(st.Code())
-	h[HeaderErrorReason] = reasonOf(st)
+	h[HeaderErrorCode] = apiserver.CodeName(st.Code())
+	h[HeaderErrorReason] = apiserver.Reason(st.Err())
 	h[HeaderErrorMessage] = st.Message()
-}
-
-// codeName is a code as google.rpc.Code names it (INVALID_ARGUMENT).
-func codeName(c codes.Code) string {
-	if name, ok := codeNames[c]; ok {
-		return name
-	}
-	return fmt.Sprintf("CODE_%d", c)
-}
-
-var codeNames = map[codes.Code]string{
-	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN", codes.InvalidArgument: "INVALID_ARGUMENT",
-	codes.DeadlineExceeded: "DEADLINE_EXCEEDED", codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED", codes.OutOfRange: "OUT_OF_RANGE",
-	codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE",
-	codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
-}
-
-// reasonOf is the status's ErrorInfo reason, or its code's name.
-func reasonOf(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(interface{ GetReason() string }); ok && info.GetReason() != "" {
-			return info.GetReason()
-		}
-	}
-	return codeName(st.Code())
 }
 
 // clip bounds what a message quotes back of the sender's input.
@@ -351,7 +325,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
-func statusCode(err error) codes.Code { return status.Code(err) }
-
-func reasonOfErr(err error) string { return reasonOf(status.Convert(err)) }

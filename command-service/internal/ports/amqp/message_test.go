@@ -33,7 +33,7 @@ func TestCommands_AreTheGRPCMethods(t *testing.T) {
 	}
 }
 
-func reasonOfStatus(err error) string { return reasonOf(status.Convert(err)) }
+func reasonOfStatus(err error) string { return apiserver.Reason(err) }
 
 func TestDecode(t *testing.T) {
 	cs := commands(t)
