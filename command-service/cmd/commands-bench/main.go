@@ -10,6 +10,9 @@
 // verifying RS256 access tokens as deployed (the verified-token cache on:
 // each client's token is checked once, then recognised), and verifying the
 // signature on every call (cache off: the cost when tokens change often).
+// Two more services measure telemetry's cost the same way: one with no
+// metrics and no tracing, one with metrics and every call traced (sampled
+// at 100 %, spans recorded and dropped: no exporter).
 //
 //	go run ./command-service/cmd/commands-bench [-clients 64] [-duration 5s] [-runs 3]
 //
@@ -114,16 +117,19 @@ func run() error {
 	if *amqpURL != "" {
 		return compareTransports(ctx, connString, *amqpURL, issuer, cached, cfg, *cpuProfile)
 	}
+	tracing := installSwitchableTracing()
 	modes := []mode{
 		{name: "no authentication", authenticator: trustEveryone{}},
 		{name: "tokens verified (cache on)", authenticator: cached},
 		{name: "tokens verified (cache off)", authenticator: uncached},
+		{name: "telemetry off (no metrics)", authenticator: cached, withoutMetrics: true},
+		{name: "metrics + tracing at 100 %", authenticator: cached, traced: true},
 	}
 	for i := range modes {
 		// One set of process managers reviews every submission, whichever
 		// service took it, so that each mode carries the same load.
 		svc, err := service.Start(ctx, service.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", EventStore: connString,
-			Logger: quiet, ProcessManagers: i == 0, Authenticator: modes[i].authenticator})
+			Logger: quiet, ProcessManagers: i == 0, Authenticator: modes[i].authenticator, WithoutMetrics: modes[i].withoutMetrics})
 		if err != nil {
 			return err
 		}
@@ -143,12 +149,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	err = commands(ctx, issuer, modes, cfg)
+	err = commands(ctx, issuer, modes, cfg, tracing)
 	stopProfile()
 	if err != nil {
 		return err
 	}
 	none, cmds, everyCall := modes[0].series, modes[1].series, modes[2].series
+	telemetryOff, telemetryOn := modes[3].series, modes[4].series
 
 	fmt.Printf("\nSUMMARY (median of %d runs, min-max)\n", cfg.runs)
 	fmt.Printf("  raw appends (official client, %d writers, 1 event each)  %8.0f events/s  (%.0f-%.0f)\n", cfg.clients, median(raw.rate), slices.Min(raw.rate), slices.Max(raw.rate))
@@ -163,6 +170,11 @@ func run() error {
 	cost := 1 - median(cmds.rate)/median(none.rate)
 	fmt.Printf("  cost of token verification (cache on)   %5.1f %% of the rate, p99 %+.2f ms    %s\n", 100*cost, median(cmds.p99)-median(none.p99), verdict(cost <= 0.10, "target <= 10 %"))
 	fmt.Printf("  cost of token verification (cache off)  %5.1f %% of the rate, p99 %+.2f ms\n", 100*(1-median(everyCall.rate)/median(none.rate)), median(everyCall.p99)-median(none.p99))
+	telemetryCost := 1 - median(telemetryOn.rate)/median(telemetryOff.rate)
+	fmt.Printf("  cost of metrics + tracing (100 %% sampled, no exporter) vs telemetry off  %5.1f %% of the rate, p99 %+.2f ms  %s\n",
+		100*telemetryCost, median(telemetryOn.p99)-median(telemetryOff.p99), verdict(telemetryCost <= 0.10, "target <= 10 %"))
+	fmt.Printf("  cost of metrics alone (as deployed without OTLP) vs telemetry off        %5.1f %% of the rate\n",
+		100*(1-median(cmds.rate)/median(telemetryOff.rate)))
 	return nil
 }
 
@@ -171,6 +183,8 @@ type mode struct {
 	name          string
 	authenticator auth.Authenticator
 	addr          string // the service's gRPC address, for the gRPC modes
+	// withoutMetrics and traced set the service's telemetry for the mode.
+	withoutMetrics, traced bool
 	// send, when set, sends the commands instead of the gRPC clients.
 	send   func(ctx context.Context, w int, token string, id string) error
 	series series
@@ -271,7 +285,7 @@ func rawAppends(ctx context.Context, connString string, cfg config) (series, err
 // round that is not counted, so that drift of the machine, growth of the
 // store and the process managers' backlog weigh on every mode alike. Each
 // client has its own access token.
-func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg config) error {
+func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg config, tracing *switchableTracing) error {
 	tokens := make([]string, cfg.clients)
 	for w := range tokens {
 		tokens[w] = issuer.Mint(fmt.Sprintf("applicant-%d", w), auth.RoleApplicant)
@@ -291,6 +305,9 @@ func commands(ctx context.Context, issuer *authtest.Issuer, modes []mode, cfg co
 		for k := range modes {
 			i := (max(r, 0) + k) % len(modes)
 			m := &modes[i]
+			if tracing != nil {
+				tracing.set(m.traced)
+			}
 			d := cfg.duration
 			if r < 0 {
 				d = min(d, time.Second) // warm-up
@@ -400,7 +417,7 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 	if err != nil {
 		return err
 	}
-	err = commands(ctx, issuer, modes, cfg)
+	err = commands(ctx, issuer, modes, cfg, nil)
 	stopProfile()
 	if err != nil {
 		return err

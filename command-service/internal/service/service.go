@@ -57,6 +57,9 @@ type Config struct {
 	// Metrics is the process's registry (nil: a new one): the service
 	// registers its metrics, the gRPC server's and readiness in it.
 	Metrics *prometheus.Registry
+	// WithoutMetrics leaves out the service's own metrics and the gRPC
+	// server's: only for measuring what they cost (commands-bench).
+	WithoutMetrics bool
 	// AdminAddr, when set, serves /metrics, the probes and pprof there
 	// (platform/telemetry).
 	AdminAddr string
@@ -109,7 +112,11 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.StreamCacheBytes > 0 {
 		store = eventstore.NewCache(store, cfg.StreamCacheBytes)
 	}
-	s.commands = command.New(store, command.Config{Limits: cfg.Limits, Observer: m})
+	var observer command.Observer = m
+	if cfg.WithoutMetrics {
+		observer = nil
+	}
+	s.commands = command.New(store, command.Config{Limits: cfg.Limits, Observer: observer})
 
 	api := cfg.Edge
 	api.Name = "command service"
@@ -132,7 +139,9 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	api.Readiness = readiness
-	api.Metrics = reg
+	if !cfg.WithoutMetrics {
+		api.Metrics = reg
+	}
 	if err := telemetry.RegisterReadiness(reg, readiness); err != nil {
 		readiness.Shutdown()
 		_ = conn.Close(ctx)
