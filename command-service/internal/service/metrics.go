@@ -12,6 +12,7 @@ import (
 	"github.com/loanflow/loans/command-service/internal/app/command"
 	"github.com/loanflow/loans/command-service/internal/app/process"
 	"github.com/loanflow/loans/command-service/internal/ports"
+	amqpport "github.com/loanflow/loans/command-service/internal/ports/amqp"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/telemetry"
 )
@@ -28,7 +29,7 @@ type metrics struct {
 	pmLag    *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, processManagers bool) (*metrics, error) {
 	m := &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Name: "commands_total",
 			Help: "Commands decided, by command, outcome (ok; refused: by the rules, the caller's rights or input; error: ours or a dependency's) and stable reason (empty when ok)."},
@@ -51,6 +52,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.commands, m.duration, m.retries, m.amqp, m.parked, m.pmLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
+		}
+	}
+	// Series that exist from the start, at zero, so that dashboards and
+	// alerts (and rate()) see them before the first command.
+	for _, a := range []command.Action{command.ActionRequestLoan, command.ActionSubmitLoanRequest, command.ActionApproveLoan,
+		command.ActionDenyLoan, command.ActionSignContract, command.ActionRejectContract, command.ActionIssueLoanReview,
+		command.ActionIssueLoanContract} {
+		m.commands.WithLabelValues(string(a), ports.OutcomeOK, "")
+		m.duration.WithLabelValues(string(a))
+	}
+	names := []string{"unknown"}
+	if commands, err := amqpport.Commands(); err == nil {
+		names = append(names, amqpport.Names(commands)...)
+	}
+	for _, c := range names {
+		for _, o := range []string{amqpport.OutcomeDecided, amqpport.OutcomeRefused, amqpport.OutcomeFailed, amqpport.OutcomeRetried, amqpport.OutcomeRequeued} {
+			m.amqp.WithLabelValues(c, o)
+		}
+	}
+	if processManagers {
+		for _, name := range ManagerNames() {
+			m.parked.WithLabelValues(name)
+			m.pmLag.WithLabelValues(name)
 		}
 	}
 	for _, c := range esdbconn.Collectors() {

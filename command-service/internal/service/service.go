@@ -103,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if reg == nil {
 		reg = telemetry.NewRegistry()
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, cfg.ProcessManagers)
 	if err != nil {
 		_ = conn.Close(ctx)
 		return nil, err
