@@ -7,7 +7,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service projector-service publisher-service chaos
+MODULES := gen platform devstack command-service query-service projector-service publisher-service chaos deploy
+# deploy/ holds the deployment's checks: make deploy-check runs them (make test too).
+TEST_MODULES := $(filter-out deploy,$(MODULES))
 DATA    ?= .data
 EVENTSTORE_ADDR ?= 127.0.0.1:2113
 
@@ -23,14 +25,17 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector bench-amqp chaos
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector bench-amqp chaos deploy-check
 
 COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
 QUERY_GRPC_ADDR   ?= 127.0.0.1:8083
 QUERY_HTTP_ADDR   ?= 127.0.0.1:8082
-# The projector's /healthz and /readyz (the API services serve theirs on their REST port).
-PROJECTOR_HEALTH_ADDR ?= 127.0.0.1:9082
+# Admin listeners: /metrics, /healthz, /readyz and /debug/pprof/ of each process (loopback only).
+COMMAND_ADMIN_ADDR   ?= 127.0.0.1:9081
+PROJECTOR_ADMIN_ADDR ?= 127.0.0.1:9082
+QUERY_ADMIN_ADDR     ?= 127.0.0.1:9083
+PUBLISHER_ADMIN_ADDR ?= 127.0.0.1:9084
 # The read model: the embedded SQLite file, or a mongodb:// URI for MongoDB.
 READMODEL_URL     ?= sqlite:$(DATA)/readmodel.db
 # Identity: the development OpenID provider (devstack/cmd/identity) issues the
@@ -45,7 +50,6 @@ CORS_ALLOWED_ORIGINS ?= http://localhost:5173,http://127.0.0.1:5173
 # publisher-service publishes the integration events to it, for example
 #   make run AMQP_URL=amqp://guest:guest@127.0.0.1:5672/
 AMQP_URL          ?=
-PUBLISHER_HEALTH_ADDR ?= 127.0.0.1:9084
 # The broker the RabbitMQ tests and bench-amqp use (loopback only).
 AMQP_TEST_URL     ?= amqp://guest:guest@127.0.0.1:5672/
 # What both API services are given under `make run`.
@@ -60,6 +64,7 @@ run: build
 	@echo "command service  gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
 	@echo "query service    gRPC $(QUERY_GRPC_ADDR), REST http://$(QUERY_HTTP_ADDR)/v1/loan-applications"
 	@echo "read model       $(READMODEL_URL)"
+	@echo "admin            http://$(COMMAND_ADMIN_ADDR)/metrics (command), $(PROJECTOR_ADMIN_ADDR) (projector), $(QUERY_ADMIN_ADDR) (query), $(PUBLISHER_ADMIN_ADDR) (publisher): /metrics /healthz /readyz /debug/pprof/"
 	@if [ -n "$(AMQP_URL)" ]; then \
 		echo "RabbitMQ         commands from exchange loans.commands, events to exchange loans.events (docs/COMMANDS-AMQP.md, docs/EVENTS.md)"; \
 	else echo "RabbitMQ         off (make run AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ turns it on)"; fi
@@ -67,14 +72,15 @@ run: build
 	$(BIN)/eventstore -addr $(EVENTSTORE_ADDR) -data $(DATA)/eventstore & \
 	$(BIN)/identity -addr $(IDENTITY_ADDR) -issuer $(OIDC_ISSUER_URL) -audience $(OIDC_AUDIENCE) -data $(DATA)/identity & \
 	$(API_ENV) AMQP_URL='$(AMQP_URL)' $(BIN)/command-service -grpc-addr $(COMMAND_GRPC_ADDR) -http-addr $(COMMAND_HTTP_ADDR) \
-		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' & \
+		-eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -admin-addr $(COMMAND_ADMIN_ADDR) & \
 	if [ -n "$(AMQP_URL)" ]; then \
 		AMQP_URL='$(AMQP_URL)' $(BIN)/publisher-service -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' \
-			-health-addr $(PUBLISHER_HEALTH_ADDR) & \
+			-admin-addr $(PUBLISHER_ADMIN_ADDR) & \
 	fi; \
 	$(BIN)/projector-service run -eventstore 'esdb://$(EVENTSTORE_ADDR)?tls=false' -readmodel '$(READMODEL_URL)' \
-		-health-addr $(PROJECTOR_HEALTH_ADDR) & \
-	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' & \
+		-admin-addr $(PROJECTOR_ADMIN_ADDR) & \
+	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' \
+		-admin-addr $(QUERY_ADMIN_ADDR) & \
 	wait -n
 
 ## build: build the binaries into .bin/
@@ -84,9 +90,9 @@ build:
 		./projector-service/cmd/projector-service ./query-service/cmd/query-service \
 		./publisher-service/cmd/publisher-service
 
-## test: lint, then every module's tests with the race detector
+## test: lint, then every module's tests with the race detector, then the deployment's checks
 test: lint
-	@for m in $(MODULES); do \
+	@for m in $(TEST_MODULES); do \
 		echo "== go test -race ./$$m/..."; \
 		(cd $$m && $(GO) test -race -count=1 -timeout 10m ./...); \
 	done
@@ -98,6 +104,12 @@ test: lint
 		echo "NOTE: MONGODB_URI is not set: the read-model contract suite ran on SQLite and on embedded FerretDB;"; \
 		echo "      its run against a real MongoDB was SKIPPED (set MONGODB_URI=mongodb://host:27017/?replicaSet=rs0 to run it)."; \
 	fi
+	@$(MAKE) --no-print-directory deploy-check
+
+## deploy-check: deploy/ checked without Docker or a cluster: kustomize overlays render and decode strictly, the compose file loads, images pinned, the dashboard's and alerts' metrics are exported, the manifests' environment variables are read
+deploy-check:
+	@echo "== deploy-check"
+	cd deploy && $(GO) test -count=1 ./...
 
 ## chaos: kill processes at random under simulated users, then check that nothing acknowledged was lost or duplicated and that the read model equals a replay (CHAOS_ROUNDS, default 100; CHAOS_SEED replays a schedule; CHAOS_FLAGS passes more flags)
 chaos: build

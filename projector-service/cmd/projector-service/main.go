@@ -16,6 +16,12 @@
 //	-chase-timeout 2m rebuild: how long to follow the active generation once the head is reached
 //	-grace 5s         rebuild: how long readers may keep reading the old generation
 //	-rebuild          replay-parked: rebuild afterwards if anything was unparked
+//	-admin-addr ADDR  run: serve /metrics, /healthz, /readyz and /debug/pprof/ there; empty: none (PROJECTOR_ADMIN_ADDR)
+//
+// Traces go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (the standard
+// OTEL_* variables): a span per write, joined to the traces of the commands
+// whose events it projects. Log lines carry the trace and correlation IDs
+// when they have them.
 //
 // Unless GOGC is set it runs with GOGC=100 (internal/tuning says why).
 //
@@ -42,6 +48,7 @@ import (
 	"github.com/loanflow/loans/platform/esdblog"
 	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
+	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 	"github.com/loanflow/loans/projector-service/internal/tuning"
 )
@@ -74,7 +81,7 @@ var envVars = map[string]string{
 	"log-level":    "LOG_LEVEL",
 	"batch":        "PROJECTOR_MAX_BATCH",
 	"memory-limit": "PROJECTOR_MEMORY_LIMIT",
-	"health-addr":  "PROJECTOR_HEALTH_ADDR",
+	"admin-addr":   "PROJECTOR_ADMIN_ADDR",
 }
 
 // Main runs a subcommand until it ends or ctx ends (SIGTERM); it returns the
@@ -93,7 +100,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 0, "most events written at once while catching up; 0: 20,000 on SQLite, 1,000 on MongoDB (PROJECTOR_MAX_BATCH)")
 	rebuildAfter := fs.Bool("rebuild", false, "replay-parked: rebuild afterwards if events were unparked, so that they count in the statistics too")
 	chase := fs.Duration("chase-timeout", 2*time.Minute, "rebuild: how long to follow $all, once at the head, until the new generation has caught up with the active one")
-	healthAddr := fs.String("health-addr", "", "run: serve GET /healthz and /readyz on this address (PROJECTOR_HEALTH_ADDR); none: no probes")
+	adminAddr := fs.String("admin-addr", "", "run: serve /metrics, /healthz, /readyz and /debug/pprof/ on this address, without authentication; empty: none (PROJECTOR_ADMIN_ADDR)")
 	memoryLimit := byteSize(tuning.MemoryLimit)
 	fs.Var(&memoryLimit, "memory-limit", "soft limit of the Go runtime's memory (not SQLite's cache), unless GOMEMLIMIT is set; off: none (PROJECTOR_MEMORY_LIMIT)")
 	fs.Usage = func() {
@@ -134,11 +141,24 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "projector-service: -log-level: %v\n", err)
 		return exitUsage
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "projector-service")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))).With("service", "projector-service")
 
+	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "projector-service"})
+	if err != nil {
+		fmt.Fprintf(stderr, "projector-service: tracing: %v\n", err)
+		return exitUsage
+	}
+	defer func() {
+		// The spans still buffered, if the collector takes them soon.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			logger.Warn("projector-service: flushing the traces", "error", err)
+		}
+	}()
 	defer tuning.Apply(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"), int64(memoryLimit))()
 	code, err := runSubcommand(ctx, sub, config{eventStore: *eventStore, readModel: *readModel, grace: *grace, rebuildAfter: *rebuildAfter,
-		maxBatch: *batch, chaseTimeout: *chase, healthAddr: *healthAddr}, logger, stdout)
+		maxBatch: *batch, chaseTimeout: *chase, adminAddr: *adminAddr}, logger, stdout)
 	if err != nil {
 		logger.Error("projector-service: "+sub+" failed", "error", err)
 		fmt.Fprintf(stderr, "projector-service %s: %v\n", sub, err)
@@ -152,7 +172,7 @@ type config struct {
 	rebuildAfter          bool
 	maxBatch              int
 	chaseTimeout          time.Duration
-	healthAddr            string
+	adminAddr             string
 }
 
 func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Logger, stdout io.Writer) (int, error) {
@@ -235,8 +255,8 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 		}
 		return exitOK, nil
 	}
-	if cfg.healthAddr != "" {
-		stop, err := serveProbes(cfg.healthAddr, p, logger)
+	if cfg.adminAddr != "" {
+		stop, err := serveAdmin(cfg.adminAddr, p, logger)
 		if err != nil {
 			return exitError, err
 		}
@@ -248,24 +268,37 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 	return exitOK, nil
 }
 
-// serveProbes serves /healthz and /readyz for a running projector: ready
+// serveAdmin serves a running projector's admin listener: its metrics (the
+// projector's, the event store connection's, readiness as loans_ready, Go's
+// and the process's), pprof, and the probes: /healthz, and /readyz ready
 // while it follows $all live and both stores answer (projector.Ready). The
 // returned stop marks it not ready, then closes the listener.
-func serveProbes(addr string, p *projector.Projector, logger *slog.Logger) (stop func(), err error) {
+func serveAdmin(addr string, p *projector.Projector, logger *slog.Logger) (stop func(), err error) {
 	r, err := health.Start(health.Config{Logger: logger}, health.Check{Name: "projector", Func: p.Ready})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := health.Serve(addr, r)
+	reg := telemetry.NewRegistry()
+	err = telemetry.RegisterReadiness(reg, r)
+	for _, c := range append(p.Collectors(), esdbconn.Collectors()...) {
+		if err == nil {
+			err = reg.Register(c)
+		}
+	}
 	if err != nil {
 		r.Shutdown()
-		return nil, fmt.Errorf("-health-addr: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	logger.Info("projector-service: probes", "healthz", "http://"+srv.Addr()+"/healthz", "readyz", "http://"+srv.Addr()+"/readyz")
+	admin, err := telemetry.ServeAdmin(addr, reg, r, logger)
+	if err != nil {
+		r.Shutdown()
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
 	return func() {
+		r.Shutdown()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = admin.Shutdown(ctx)
 	}, nil
 }
 

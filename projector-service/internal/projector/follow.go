@@ -36,6 +36,11 @@ type item struct {
 	// its ID, Type, Stream and Position, for parking it.
 	event projection.Event
 	err   error // kindEvent: why it does not decode; kindDropped: why
+	// recorded is when the store recorded the event (UnixNano), for the
+	// lag; traceParent the trace context of the command that caused it,
+	// for the write's span.
+	recorded    int64
+	traceParent string
 }
 
 type itemKind int
@@ -71,6 +76,9 @@ func (p *Projector) subscribe(ctx context.Context, checkpoint uint64) (<-chan it
 			if !ok {
 				continue
 			}
+			if it.kind == kindEvent {
+				p.lag.received()
+			}
 			select {
 			case items <- it:
 			case <-subCtx.Done():
@@ -103,7 +111,7 @@ func toItem(se *esdb.SubscriptionEvent) (it item, ok bool) {
 			return item{}, false
 		}
 		rec := Recorded(e)
-		it = item{kind: kindEvent, position: rec.Position}
+		it = item{kind: kindEvent, position: rec.Position, recorded: rec.Created.UnixNano()}
 		it.event, it.err = projection.Decode(rec)
 		switch {
 		case errors.Is(it.err, projection.ErrUnknownType):
@@ -111,6 +119,7 @@ func toItem(se *esdb.SubscriptionEvent) (it item, ok bool) {
 		case it.err != nil:
 			it.event = projection.Event{ID: rec.ID, Type: rec.Type, Stream: rec.Stream, Revision: rec.Revision, Position: rec.Position}
 		default:
+			it.traceParent = it.event.Metadata.TraceParent
 			it.event.Metadata = historyMetadata(it.event.Metadata)
 		}
 		return it, true
@@ -127,8 +136,8 @@ func toItem(se *esdb.SubscriptionEvent) (it item, ok bool) {
 }
 
 // historyMetadata keeps of an event's metadata what the projection reads
-// (the history entry's): the rest (digest, trace context, roles, issuer)
-// would only wait in memory with the event.
+// (the history entry's): the rest (digest, roles, issuer) would only wait
+// in memory with the event. The trace context waits in the item.
 func historyMetadata(md loanevents.Metadata) loanevents.Metadata {
 	return loanevents.Metadata{CommandID: md.CommandID, CorrelationID: md.CorrelationID, CausationID: md.CausationID,
 		Actor: md.Actor, OccurredAt: md.OccurredAt}
@@ -156,6 +165,9 @@ func (p *Projector) follow(ctx context.Context, gen int, o followOptions) error 
 	if o.untilHeadOf && committed >= o.target {
 		return nil
 	}
+	// What the last follow received and did not write stays counted until
+	// now: the lag of a projector that cannot write grows.
+	p.lag.reset()
 	items, cancel, err := p.subscribe(ctx, committed)
 	if err != nil {
 		return err
@@ -233,9 +245,9 @@ func (f *follower) stop(ctx context.Context) error {
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.p.opts.StopTimeout)
 	defer cancel()
 	if err := f.flush(stopCtx); err != nil {
-		f.p.logger.Warn("projector: batch in hand not written at stop; it will be projected again", "error", err)
+		f.p.logger.WarnContext(ctx, "projector: batch in hand not written at stop; it will be projected again", "error", err)
 	} else {
-		f.p.logger.Info("projector: stopped", "generation", f.gen, "checkpoint", f.committed)
+		f.p.logger.InfoContext(ctx, "projector: stopped", "generation", f.gen, "checkpoint", f.committed)
 	}
 	return nil
 }
@@ -265,9 +277,14 @@ func (f *follower) flush(ctx context.Context) error {
 	if !f.unwritten() {
 		return nil
 	}
-	if err := f.p.write(ctx, f.gen, f.pending, f.seen); err != nil {
+	if err := f.p.write(ctx, f.gen, f.pending, f.seen, f.live); err != nil {
 		return err
 	}
+	var last int64
+	if n := len(f.pending); n > 0 {
+		last = f.pending[n-1].recorded
+	}
+	f.p.lag.written(last)
 	// Cleared, not only cut: the array would otherwise hold the written
 	// events' payloads until the next batch overwrites them.
 	clear(f.pending)
@@ -283,6 +300,7 @@ func (f *follower) flush(ctx context.Context) error {
 func (f *follower) take(ctx context.Context, it item) (done bool, err error) {
 	switch it.kind {
 	case kindEvent:
+		f.p.lag.taken(it.recorded)
 		f.pending = append(f.pending, it)
 		f.seen = max(f.seen, it.position)
 		if len(f.pending) >= f.p.opts.MaxBatch {

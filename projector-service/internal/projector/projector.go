@@ -26,9 +26,11 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Options tune a Projector; zero fields take the defaults.
@@ -131,11 +133,16 @@ type Projector struct {
 	onPark func(position uint64)
 	// state is where following is, for Ready.
 	state *runState
+	// lag is what following has received and not written yet.
+	lag     *lag
+	metrics *metrics
+	tracer  trace.Tracer
 }
 
 // New prepares a projector.
 func New(es EventStore, store readmodel.Writer, logger *slog.Logger, opts Options) *Projector {
-	return &Projector{es: es, store: store, logger: logger, opts: opts.withDefaults(), state: &runState{}}
+	return &Projector{es: es, store: store, logger: logger, opts: opts.withDefaults(), state: &runState{}, lag: &lag{},
+		metrics: newMetrics(), tracer: telemetry.Tracer("projector-service")}
 }
 
 // errGenerationChanged ends following a generation that is no longer the

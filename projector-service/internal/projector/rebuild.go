@@ -61,6 +61,7 @@ func (p *Projector) Rebuild(ctx context.Context, grace time.Duration) (RebuildRe
 	rp := *p
 	rp.onPark = func(position uint64) { parkedNow[position] = true }
 	rp.state = &runState{} // not Run's
+	rp.lag = &lag{}
 	backoff := p.opts.RetryBackoff
 	for {
 		err := rp.follow(ctx, gen, followOptions{untilHeadOf: true, target: head})
@@ -222,7 +223,7 @@ func (p *Projector) projectAfter(ctx context.Context, gen int, after uint64) (in
 	if read == 0 {
 		return 0, nil
 	}
-	return read, p.write(ctx, gen, items, last)
+	return read, p.write(ctx, gen, items, last, false)
 }
 
 // Head is the position of the last event in $all (0 when it is empty).

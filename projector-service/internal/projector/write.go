@@ -6,18 +6,33 @@ import (
 	"fmt"
 
 	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 )
 
 // write projects items (in position order) into generation gen and moves
 // its checkpoint to checkpoint. Events that cannot be projected are parked;
 // an error means nothing was skipped: the caller starts again from the
-// stored checkpoint.
-func (p *Projector) write(ctx context.Context, gen int, items []item, checkpoint uint64) error {
-	err := p.retry(ctx, gen, func(ctx context.Context) error { return p.apply(ctx, gen, items, checkpoint) })
+// stored checkpoint. live says the subscription has caught up (the write's
+// span then joins the trace of a lone event's command).
+func (p *Projector) write(ctx context.Context, gen int, items []item, checkpoint uint64, live bool) (err error) {
+	ctx, span := p.writeSpan(ctx, gen, items, checkpoint, live)
+	projected := 0
+	defer func() {
+		if err == nil && len(items) > 0 {
+			p.metrics.events.Add(float64(projected))
+			p.metrics.batchSize.Observe(float64(len(items)))
+		}
+		endSpan(span, err)
+	}()
+	err = p.retry(ctx, gen, func(ctx context.Context) (err error) {
+		projected, err = p.apply(ctx, gen, items, checkpoint)
+		return err
+	})
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
+	projected = 0
 	if len(items) == 0 {
 		return err
 	}
@@ -26,10 +41,15 @@ func (p *Projector) write(ctx context.Context, gen int, items []item, checkpoint
 	if herr := p.healthy(ctx, gen); herr != nil {
 		return fmt.Errorf("read model unavailable (%w) after: %w", herr, err)
 	}
-	p.logger.Warn("projector: batch keeps failing; writing its events one by one", "generation", gen, "events", len(items), "error", err)
+	p.logger.WarnContext(ctx, "projector: batch keeps failing; writing its events one by one", "generation", gen, "events", len(items), "error", err)
 	for _, it := range items {
-		err := p.retry(ctx, gen, func(ctx context.Context) error { return p.apply(ctx, gen, []item{it}, 0) })
+		var n int
+		err := p.retry(ctx, gen, func(ctx context.Context) (err error) {
+			n, err = p.apply(ctx, gen, []item{it}, 0)
+			return err
+		})
 		if err == nil {
+			projected += n
 			continue
 		}
 		if ctx.Err() != nil {
@@ -49,8 +69,9 @@ func (p *Projector) write(ctx context.Context, gen int, items []item, checkpoint
 
 // apply writes items as one batch: it loads their applications, folds the
 // events onto them, parks those that do not decode (before the batch moves
-// the checkpoint past them) and writes the batch.
-func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint uint64) error {
+// the checkpoint past them) and writes the batch. It returns how many
+// events the batch projected.
+func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint uint64) (int, error) {
 	ids := make([]string, 0, len(items))
 	seen := make(map[string]bool, len(items))
 	for _, it := range items {
@@ -61,9 +82,12 @@ func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint
 	}
 	var stored map[string]readmodel.Application
 	if len(ids) > 0 {
+		loadCtx, span := p.storeSpan(ctx, "applications", len(ids))
 		var err error
-		if stored, err = p.store.Applications(ctx, gen, ids); err != nil {
-			return fmt.Errorf("load %d applications: %w", len(ids), err)
+		stored, err = p.store.Applications(loadCtx, gen, ids)
+		endSpan(span, err)
+		if err != nil {
+			return 0, fmt.Errorf("load %d applications: %w", len(ids), err)
 		}
 	}
 	f := projection.NewFolder(stored, len(items))
@@ -74,14 +98,17 @@ func (p *Projector) apply(ctx context.Context, gen int, items []item, checkpoint
 		}
 		if err != nil {
 			if perr := p.park(ctx, it.event, err); perr != nil {
-				return perr
+				return 0, perr
 			}
 		}
 	}
-	if err := p.store.Apply(ctx, gen, f.Batch(checkpoint)); err != nil {
-		return fmt.Errorf("write %d events up to position %d: %w", f.Len(), checkpoint, err)
+	applyCtx, span := p.storeSpan(ctx, "apply", f.Len())
+	err := p.store.Apply(applyCtx, gen, f.Batch(checkpoint))
+	endSpan(span, err)
+	if err != nil {
+		return 0, fmt.Errorf("write %d events up to position %d: %w", f.Len(), checkpoint, err)
 	}
-	return nil
+	return f.Len(), nil
 }
 
 // healthy tells whether the store takes writes to gen at all: an empty
@@ -102,7 +129,7 @@ func (p *Projector) park(ctx context.Context, e projection.Event, cause error) e
 		p.onPark(e.Position)
 	}
 	var de *projection.DecodeError
-	p.logger.Error("projector: event parked", "position", e.Position, "stream", e.Stream, "event_type", e.Type,
+	p.logger.ErrorContext(telemetry.WithCorrelationID(ctx, e.Metadata.CorrelationID), "projector: event parked", "position", e.Position, "stream", e.Stream, "event_type", e.Type,
 		"event_id", e.ID, "undecodable", errors.As(cause, &de), "error", cause)
 	return nil
 }
@@ -121,7 +148,7 @@ func (p *Projector) retry(ctx context.Context, gen int, fn func(context.Context)
 		if attempt >= p.opts.Attempts || ctx.Err() != nil {
 			return err
 		}
-		p.logger.Warn("projector: write failed; retrying", "generation", gen, "attempt", attempt, "error", err, "after", backoff)
+		p.logger.WarnContext(ctx, "projector: write failed; retrying", "generation", gen, "attempt", attempt, "error", err, "after", backoff)
 		if !sleep(ctx, backoff) {
 			return err
 		}

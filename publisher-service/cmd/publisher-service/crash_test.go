@@ -110,8 +110,8 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 	appenders.Wait()
 
 	want := publishertest.LoanEvents(t, client)
-	last := h.start([]string{"PUBLISHER_HEALTH_ADDR=127.0.0.1:0"})
-	readyz := last.WaitLog(readyzRE, wait)[1] // where it serves /readyz
+	last := h.start([]string{"PUBLISHER_ADMIN_ADDR=127.0.0.1:0"})
+	readyz := "http://" + last.WaitLog(adminRE, wait)[1] + "/readyz"
 	poll.Until(t, wait, 20*time.Millisecond, func() (bool, string) {
 		code, body := get(readyz)
 		return code == http.StatusOK, fmt.Sprintf("GET %s: %d %s", readyz, code, body)
@@ -153,7 +153,8 @@ func (h *harness) start(env []string) *proctest.Process {
 	return proctest.Start(t, fmt.Sprintf("child %d", h.children), cmd)
 }
 
-var readyzRE = regexp.MustCompile(`"readyz":"(http://[^"]+)"`)
+// adminRE finds where the admin listener serves in telemetry's log line.
+var adminRE = regexp.MustCompile(`"msg":"telemetry: admin listener".*?"addr":"([^"]+)"`)
 
 func get(url string) (int, string) {
 	resp, err := http.Get(url)

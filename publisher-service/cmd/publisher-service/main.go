@@ -15,9 +15,13 @@
 //	-batch 1000             most events published back to back between looks at the confirms  (PUBLISHER_MAX_BATCH)
 //	-in-flight N            most events unconfirmed at once; default 4 batches  (PUBLISHER_MAX_IN_FLIGHT)
 //	-checkpoint-interval 1s how often the checkpoint is saved (also every 10,000 events)  (PUBLISHER_CHECKPOINT_INTERVAL)
-//	-health-addr ADDR       serve GET /healthz and /readyz there; empty: none  (PUBLISHER_HEALTH_ADDR)
+//	-admin-addr ADDR        serve /metrics, /healthz, /readyz and /debug/pprof/ there; empty: none  (PUBLISHER_ADMIN_ADDR)
 //	-log-level info         debug, info, warn or error; logs are JSON on stderr  (LOG_LEVEL)
 //	-shutdown-timeout 10s   on SIGTERM, how long the confirms outstanding and the last checkpoint may take  (PUBLISHER_SHUTDOWN_TIMEOUT)
+//
+// Each message carries the traceparent of the command that caused its event
+// (when it was traced); the publisher's own spans (the event store's calls)
+// go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 //
 // Exit status: 0 stopped by SIGTERM or SIGINT, 1 failed, 2 usage.
 package main
@@ -41,6 +45,7 @@ import (
 	"github.com/loanflow/loans/platform/esdblog"
 	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/rabbit"
+	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/publisher-service/internal/publisher"
 )
 
@@ -66,7 +71,7 @@ var envVars = envflag.Merge(rabbit.EnvVars, map[string]string{
 	"batch":               "PUBLISHER_MAX_BATCH",
 	"in-flight":           "PUBLISHER_MAX_IN_FLIGHT",
 	"checkpoint-interval": "PUBLISHER_CHECKPOINT_INTERVAL",
-	"health-addr":         "PUBLISHER_HEALTH_ADDR",
+	"admin-addr":          "PUBLISHER_ADMIN_ADDR",
 	"log-level":           "LOG_LEVEL",
 	"shutdown-timeout":    "PUBLISHER_SHUTDOWN_TIMEOUT",
 })
@@ -84,7 +89,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	inFlight := fs.Int("in-flight", 0, fmt.Sprintf("most events published and not yet confirmed; 0: %d batches (PUBLISHER_MAX_IN_FLIGHT)", publisher.DefaultInFlightBatches))
 	checkpointInterval := fs.Duration("checkpoint-interval", publisher.DefaultCheckpointInterval,
 		fmt.Sprintf("how often the checkpoint is saved, and every %d events: what a crash may publish again (PUBLISHER_CHECKPOINT_INTERVAL)", publisher.DefaultCheckpointEvents))
-	healthAddr := fs.String("health-addr", "", "serve GET /healthz and /readyz on this address; empty: no probes (PUBLISHER_HEALTH_ADDR)")
+	adminAddr := fs.String("admin-addr", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on this address, without authentication; empty: none (PUBLISHER_ADMIN_ADDR)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (LOG_LEVEL)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM, how long the confirms outstanding and the last checkpoint may take (PUBLISHER_SHUTDOWN_TIMEOUT)")
 	fs.Usage = func() {
@@ -129,7 +134,19 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usage("-log-level: %v", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "publisher-service")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))).With("service", "publisher-service")
+	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "publisher-service"})
+	if err != nil {
+		return usage("tracing: %v", err)
+	}
+	defer func() {
+		// The spans still buffered, if the collector takes them soon.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			logger.Warn("publisher-service: flushing the traces", "error", err)
+		}
+	}()
 
 	conn, err := esdbconn.Dial(*eventStore, esdblog.To(logger))
 	if err != nil {
@@ -155,10 +172,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		logger.Error("publisher-service: configuration", "error", err)
 		return exitError
 	}
-	if *healthAddr != "" {
-		stop, err := serveProbes(ctx, *healthAddr, p, logger)
+	if *adminAddr != "" {
+		stop, err := serveAdmin(ctx, *adminAddr, p, logger)
 		if err != nil {
-			logger.Error("publisher-service: probes", "error", err)
+			logger.Error("publisher-service: admin listener", "error", err)
 			return exitError
 		}
 		defer stop()
@@ -190,24 +207,37 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// serveProbes serves /healthz and /readyz: ready while the event store
-// answers and a channel is open on the broker, not ready from the moment
-// ctx ends (SIGTERM). The returned stop closes the listener.
-func serveProbes(ctx context.Context, addr string, p *publisher.Publisher, logger *slog.Logger) (stop func(), err error) {
+// serveAdmin serves the admin listener: the metrics (the publisher's, the
+// event store connection's, readiness as loans_ready, Go's and the
+// process's), pprof, and the probes: /healthz, and /readyz ready while the
+// event store answers and a channel is open on the broker, not ready from
+// the moment ctx ends (SIGTERM). The returned stop closes the listener.
+func serveAdmin(ctx context.Context, addr string, p *publisher.Publisher, logger *slog.Logger) (stop func(), err error) {
 	r, err := health.Start(health.Config{Logger: logger}, p.Checks()...)
 	if err != nil {
 		return nil, err
 	}
-	context.AfterFunc(ctx, r.Shutdown)
-	srv, err := health.Serve(addr, r)
+	reg := telemetry.NewRegistry()
+	err = telemetry.RegisterReadiness(reg, r)
+	for _, c := range append(p.Collectors(), esdbconn.Collectors()...) {
+		if err == nil {
+			err = reg.Register(c)
+		}
+	}
 	if err != nil {
 		r.Shutdown()
-		return nil, fmt.Errorf("-health-addr: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	logger.Info("publisher-service: probes", "healthz", "http://"+srv.Addr()+"/healthz", "readyz", "http://"+srv.Addr()+"/readyz")
+	context.AfterFunc(ctx, r.Shutdown)
+	admin, err := telemetry.ServeAdmin(addr, reg, r, logger)
+	if err != nil {
+		r.Shutdown()
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
 	return func() {
+		r.Shutdown()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = admin.Shutdown(ctx)
 	}, nil
 }

@@ -44,6 +44,10 @@ const (
 	// HeaderDecodeError is set, to the reason, only on an event this
 	// publisher could not decode: its body is the stored bytes as they are.
 	HeaderDecodeError = "decode_error"
+	// HeaderTraceParent is the W3C trace context of the command that caused
+	// the event (its metadata's), when it was traced: a consumer continuing
+	// it (a child span, or a link) joins the command's trace.
+	HeaderTraceParent = "traceparent"
 )
 
 // Recorded is an event as the event store holds it.
@@ -107,6 +111,9 @@ func Map(rec Recorded) (Message, error) {
 		headers[HeaderCorrelationID] = md.CorrelationID
 		headers[HeaderCausationID] = md.CausationID
 		headers[HeaderSchemaVersion] = int64(md.SchemaVersion)
+		if md.TraceParent != "" {
+			headers[HeaderTraceParent] = md.TraceParent
+		}
 	}
 	err := errors.Join(problems...)
 	if err != nil {

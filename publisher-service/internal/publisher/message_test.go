@@ -76,6 +76,27 @@ func TestMap(t *testing.T) {
 		}
 	})
 
+	t.Run("TheCommandsTraceContextTravelsAsTheTraceparentHeader", func(t *testing.T) {
+		rec := approved(t)
+		const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		md, err := loanevents.UnmarshalMetadata(rec.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md.TraceParent = tp
+		if rec.Metadata, err = loanevents.MarshalMetadata(md); err != nil {
+			t.Fatal(err)
+		}
+		got, err := publisher.Map(rec)
+		if err != nil {
+			t.Fatalf("Map: %v", err)
+		}
+		if h := got.Publishing.Headers[publisher.HeaderTraceParent]; h != tp {
+			t.Errorf("traceparent header %#v, want %s", h, tp)
+		}
+		// Untraced commands: no header (the first subtest's message has none).
+	})
+
 	t.Run("TheBodyIsTheStoredPayloadByteForByte", func(t *testing.T) {
 		rec := approved(t)
 		// Stored by a newer writer: a field this code does not know, spaced

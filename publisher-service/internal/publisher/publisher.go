@@ -167,6 +167,10 @@ type Publisher struct {
 	saveFailed  bool      // the last try failed: the next waits an interval
 	maxCountSet bool
 
+	// unconfirmed counts the events received from the subscription and not
+	// confirmed yet (loans_publisher_lag_events).
+	unconfirmed atomic.Int64
+
 	// For Stats and Checks.
 	published, poison, skipped, sessions atomic.Int64
 	mu                                   sync.Mutex
@@ -290,6 +294,7 @@ func (p *Publisher) confirm(c cursor, n int) {
 	p.confirmed = c
 	p.unsaved += n
 	p.published.Add(int64(n))
+	p.unconfirmed.Add(-int64(n))
 	p.mu.Lock()
 	p.confirmedAt = c.pos
 	p.mu.Unlock()

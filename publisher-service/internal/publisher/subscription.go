@@ -50,6 +50,9 @@ func (p *Publisher) subscribe(ctx context.Context, from cursor) (items <-chan it
 	}
 	out := make(chan item, p.cfg.MaxBatch)
 	done := make(chan struct{})
+	// What the last subscription received and the broker did not confirm
+	// stays counted until now: the lag of a publisher without a broker grows.
+	p.unconfirmed.Store(0)
 	go func() {
 		defer close(done)
 		defer sub.Close()
@@ -57,6 +60,9 @@ func (p *Publisher) subscribe(ctx context.Context, from cursor) (items <-chan it
 			it, ok := p.toItem(sub.Recv())
 			if !ok {
 				continue
+			}
+			if it.kind == kindEvent {
+				p.unconfirmed.Add(1)
 			}
 			select {
 			case out <- it:
@@ -96,7 +102,7 @@ func (p *Publisher) toItem(se *esdb.SubscriptionEvent) (it item, ok bool) {
 		msg, err := Map(rec)
 		if err != nil {
 			p.poison.Add(1)
-			p.log.Error("publisher: event does not decode; publishing it as stored, with a decode_error header",
+			p.log.ErrorContext(logContext(msg), "publisher: event does not decode; publishing it as stored, with a decode_error header",
 				"error", err, "type", rec.Type, "stream", rec.Stream, "revision", rec.Revision, "event_id", rec.ID, "commit", rec.Position.Commit)
 		}
 		return item{kind: kindEvent, pos: rec.Position, msg: msg}, true

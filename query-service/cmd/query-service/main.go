@@ -14,10 +14,17 @@
 // answers, else 503) on the REST port. Without an issuer and an
 // audience the service does not start. Every flag may also come from the
 // environment variable in its usage text.
+//
+// With -admin-addr (QUERY_ADMIN_ADDR) an admin listener serves the metrics
+// (/metrics, Prometheus), the probes again and pprof; bind it where only
+// the monitoring network reaches. Traces go over OTLP when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set (the standard OTEL_* variables), and
+// every log line of a call carries its trace_id.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -30,11 +37,15 @@ import (
 	"github.com/loanflow/loans/platform/auth"
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/readmodel/storeurl"
+	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "query-service:", err)
 		os.Exit(1)
 	}
@@ -45,15 +56,19 @@ func main() {
 var envVars = map[string]string{
 	"grpc-addr":        "QUERY_GRPC_ADDR",
 	"http-addr":        "QUERY_HTTP_ADDR",
+	"admin-addr":       "QUERY_ADMIN_ADDR",
 	"readmodel":        "READMODEL_URL",
 	"default-deadline": "QUERY_DEFAULT_DEADLINE",
 	"log-level":        "LOG_LEVEL",
 }
 
-func run(args []string) error {
+// run serves until ctx ends (SIGTERM), then shuts down within
+// -shutdown-timeout.
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("query-service", flag.ContinueOnError)
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:8083", "gRPC listen address (QUERY_GRPC_ADDR)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8082", "REST gateway listen address (QUERY_HTTP_ADDR)")
+	adminAddr := fs.String("admin-addr", "", "admin listen address: /metrics, /healthz, /readyz and /debug/pprof/, without authentication; empty: none (QUERY_ADMIN_ADDR)")
 	readModel := fs.String("readmodel", storeurl.Default,
 		"read model: sqlite:PATH (embedded, one machine) or a mongodb:// URI (READMODEL_URL)")
 	deadline := fs.Duration("default-deadline", service.DefaultDeadline,
@@ -63,6 +78,9 @@ func run(args []string) error {
 	authFlags := auth.RegisterFlags(fs)
 	edge := apiserver.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, envflag.Merge(envVars, auth.EnvVars, apiserver.EnvVars)); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h: the usage was the answer
+			return nil
+		}
 		return err
 	}
 	var level slog.Level
@@ -77,12 +95,22 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "query-service")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))).With("service", "query-service")
 	logger.Info("query service: accepting access tokens", "issuer", authConfig.IssuerURL, "audience", authConfig.Audience,
 		"roles_claim", authConfig.RolesClaim)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	tracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "query-service"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The spans still buffered, if the collector takes them soon.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			logger.Warn("query service: flushing the traces", "error", err)
+		}
+	}()
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	store, err := storeurl.Open(openCtx, *readModel)
 	cancel()
@@ -91,7 +119,7 @@ func run(args []string) error {
 	}
 	defer store.Close()
 	cfg := service.Config{
-		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, ReadModel: store, Authenticator: verifier,
+		GRPCAddr: *grpcAddr, HTTPAddr: *httpAddr, AdminAddr: *adminAddr, ReadModel: store, Authenticator: verifier,
 		Logger: logger, DefaultDeadline: *deadline,
 	}
 	edge.Apply(&cfg.Edge)

@@ -41,7 +41,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		}
 		if qerr.Cause != nil {
 			// An outage is an answer too, but operators need its cause.
-			logger.Warn("query: the read model failed", "reason", string(qerr.Reason), "error", qerr.Cause)
+			logger.WarnContext(ctx, "query: the read model failed", "reason", string(qerr.Reason), "error", qerr.Cause)
 		}
 		return apiserver.Refusal(code, string(qerr.Reason), qerr.Message, qerr.Metadata)
 	case errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled):
@@ -49,6 +49,6 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return apiserver.Refusal(codes.DeadlineExceeded, ReasonDeadline, "the call's deadline passed before the read model answered; retry", nil)
 	}
-	logger.Error("query: internal error", "error", err)
+	logger.ErrorContext(ctx, "query: internal error", "error", err)
 	return status.Error(codes.Internal, "internal error")
 }

@@ -70,7 +70,7 @@ func (s *QueryServer) GetLoanApplicationHistory(ctx context.Context, req *loansv
 	}
 	resp := &loansv1.GetLoanApplicationHistoryResponse{Entries: make([]*loansv1.HistoryEntry, 0, len(entries))}
 	for _, e := range entries {
-		resp.Entries = append(resp.Entries, s.historyEntry(e))
+		resp.Entries = append(resp.Entries, s.historyEntry(ctx, e))
 	}
 	return resp, nil
 }
@@ -217,7 +217,7 @@ func application(a readmodel.Application) *loansv1.LoanApplication {
 	}
 }
 
-func (s *QueryServer) historyEntry(e readmodel.HistoryEntry) *loansv1.HistoryEntry {
+func (s *QueryServer) historyEntry(ctx context.Context, e readmodel.HistoryEntry) *loansv1.HistoryEntry {
 	out := &loansv1.HistoryEntry{
 		Position:       e.Position,
 		Stream:         e.Stream,
@@ -234,7 +234,7 @@ func (s *QueryServer) historyEntry(e readmodel.HistoryEntry) *loansv1.HistoryEnt
 		payload := &structpb.Struct{}
 		if err := protojson.Unmarshal(e.Payload, payload); err != nil {
 			// The rest of the entry still tells what happened.
-			s.logger.Warn("query: a stored payload is not a JSON object", "position", e.Position, "event_type", e.EventType, "error", err)
+			s.logger.WarnContext(ctx, "query: a stored payload is not a JSON object", "position", e.Position, "event_type", e.EventType, "error", err)
 		} else {
 			out.Payload = payload
 		}

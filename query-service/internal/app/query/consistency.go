@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Margins kept before a call's deadline when waiting for a consistency
@@ -22,10 +25,28 @@ const (
 // to maxPollInterval, until ctx's deadline draws near; then it refuses with
 // READ_MODEL_BEHIND, saying how far behind the read model is. Without a
 // deadline it waits until ctx ends (the service gives every call one).
+//
+// The wait is a span of the query's trace, so a slow answer shows whether
+// the time went to the projector (this span) or to the read itself; its
+// duration is told to Config.ConsistencyWait.
 func (q *Queries) catchUp(ctx context.Context, token uint64) error {
 	if token == 0 {
 		return nil
 	}
+	start := time.Now()
+	ctx, span := q.tracer.Start(ctx, "query consistency wait", trace.WithAttributes(attribute.Int64("loans.consistency_token", int64(token))))
+	position, err := q.poll(ctx, token)
+	if q.consistencyWait != nil {
+		q.consistencyWait.Observe(time.Since(start).Seconds())
+	}
+	span.SetAttributes(attribute.Int64("loans.readmodel.position", int64(position)))
+	endSpan(span, err)
+	return err
+}
+
+// poll waits for the read model to reach token; it returns the last
+// position read.
+func (q *Queries) poll(ctx context.Context, token uint64) (uint64, error) {
 	giveUp, bounded := ctx.Deadline()
 	if bounded {
 		giveUp = giveUp.Add(-min(max(time.Until(giveUp)/10, minDeadlineMargin), maxDeadlineMargin))
@@ -36,19 +57,19 @@ func (q *Queries) catchUp(ctx context.Context, token uint64) error {
 		p, err := q.reader.Position(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ended(ctx, position, token)
+				return position, ended(ctx, position, token)
 			}
-			return fmt.Errorf("read the read model's position: %w", err)
+			return position, fmt.Errorf("read the read model's position: %w", err)
 		}
 		position = p
 		if position >= token {
-			return nil
+			return position, nil
 		}
 		wait := interval
 		if bounded {
 			left := time.Until(giveUp)
 			if left <= 0 {
-				return behind(position, token)
+				return position, behind(position, token)
 			}
 			wait = min(wait, left)
 		}
@@ -56,7 +77,7 @@ func (q *Queries) catchUp(ctx context.Context, token uint64) error {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return ended(ctx, position, token)
+			return position, ended(ctx, position, token)
 		case <-timer.C:
 		}
 		interval = min(2*interval, q.maxPollInterval)

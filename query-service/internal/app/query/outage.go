@@ -42,7 +42,9 @@ func (g guarded) Get(ctx context.Context, id string) (readmodel.Application, err
 	if err := g.gate(); err != nil {
 		return readmodel.Application{}, err
 	}
+	ctx, span := g.q.readSpan(ctx, "get")
 	a, err := g.q.store.Get(ctx, id)
+	endSpan(span, err)
 	return a, outage(ctx, err)
 }
 
@@ -50,7 +52,9 @@ func (g guarded) List(ctx context.Context, f readmodel.Filter, p readmodel.Page)
 	if err := g.gate(); err != nil {
 		return nil, "", err
 	}
+	ctx, span := g.q.readSpan(ctx, "list")
 	items, next, err := g.q.store.List(ctx, f, p)
+	endSpan(span, err)
 	return items, next, outage(ctx, err)
 }
 
@@ -58,7 +62,9 @@ func (g guarded) History(ctx context.Context, id string) ([]readmodel.HistoryEnt
 	if err := g.gate(); err != nil {
 		return nil, err
 	}
+	ctx, span := g.q.readSpan(ctx, "history")
 	h, err := g.q.store.History(ctx, id)
+	endSpan(span, err)
 	return h, outage(ctx, err)
 }
 
@@ -66,7 +72,9 @@ func (g guarded) Stats(ctx context.Context, fromDay, toDay string) ([]readmodel.
 	if err := g.gate(); err != nil {
 		return nil, readmodel.Funnel{}, err
 	}
+	ctx, span := g.q.readSpan(ctx, "stats")
 	days, funnel, err := g.q.store.Stats(ctx, fromDay, toDay)
+	endSpan(span, err)
 	return days, funnel, outage(ctx, err)
 }
 

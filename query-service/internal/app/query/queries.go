@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loanflow/loans/platform/readmodel"
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Queries answers the read side's questions.
@@ -28,6 +30,8 @@ type Queries struct {
 	now             func() time.Time
 	pollInterval    time.Duration
 	maxPollInterval time.Duration
+	consistencyWait Observer
+	tracer          trace.Tracer
 }
 
 // Config tunes Queries.
@@ -39,11 +43,19 @@ type Config struct {
 	// position while a consistency token is not reached yet; it doubles up
 	// to MaxPollInterval. Defaults 5 ms and 50 ms.
 	PollInterval, MaxPollInterval time.Duration
+	// ConsistencyWait, when set, is told how long each wait for a
+	// consistency token took, in seconds, whatever its outcome (queries
+	// without a token wait for nothing and are not told).
+	ConsistencyWait Observer
 }
+
+// Observer takes measurements: a prometheus.Histogram, say.
+type Observer interface{ Observe(float64) }
 
 // New returns the queries on a read model.
 func New(reader readmodel.Reader, cfg Config) *Queries {
-	q := &Queries{store: reader, now: cfg.Now, pollInterval: cfg.PollInterval, maxPollInterval: cfg.MaxPollInterval}
+	q := &Queries{store: reader, now: cfg.Now, pollInterval: cfg.PollInterval, maxPollInterval: cfg.MaxPollInterval,
+		consistencyWait: cfg.ConsistencyWait, tracer: telemetry.Tracer("query-service")}
 	q.reader = guarded{q}
 	if q.now == nil {
 		q.now = time.Now
