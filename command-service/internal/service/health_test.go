@@ -14,6 +14,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
+	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 )
 
 func TestHealth_Serving(t *testing.T) {
@@ -61,7 +62,7 @@ func TestHealth_FollowsTheEventStore(t *testing.T) {
 			if wantHTTP == http.StatusOK {
 				ready = 1
 			}
-			gauge := scrape(t, svc.AdminAddr())[`loans_ready{check="eventstore"}`]
+			gauge := telemetrytest.Scrape(t, svc.AdminAddr())[`loans_ready{check="eventstore"}`]
 			return r.GetStatus() == want && res.StatusCode == wantHTTP && admin.StatusCode == wantHTTP && gauge == ready,
 				fmt.Sprintf("health %v, /readyz %d, admin /readyz %d, loans_ready %v; want %v, %d", r.GetStatus(), res.StatusCode,
 					admin.StatusCode, gauge, want, wantHTTP)

@@ -3,10 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -20,32 +16,11 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/platform/telemetry"
+	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 )
 
 // withAdmin serves the admin listener on a free loopback port.
 func withAdmin() option { return func(c *service.Config) { c.AdminAddr = "127.0.0.1:0" } }
-
-// scrape reads /metrics into series (name{labels} as exposed) -> value.
-func scrape(t *testing.T, addr string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := map[string]float64{}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
-}
 
 // The metrics count what was done: commands by outcome and reason, the
 // gRPC calls by code, latencies, the process managers' work.
@@ -76,7 +51,7 @@ func TestTelemetry_MetricsCountWhatWasDone(t *testing.T) {
 		`loans_command_retries_total`:                            0,
 	}
 	eventually(t, asyncTimeout, func() (bool, string) {
-		got := scrape(t, e.svc.AdminAddr())
+		got := telemetrytest.Scrape(t, e.svc.AdminAddr())
 		for series, v := range want {
 			if g, present := got[series]; !present || g != v {
 				return false, fmt.Sprintf("%s = %v (present %v), want %v", series, g, present, v)

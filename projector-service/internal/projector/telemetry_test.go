@@ -3,10 +3,6 @@ package projector_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +17,7 @@ import (
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/telemetry"
+	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 	"github.com/loanflow/loans/projector-service/internal/projection"
 	"github.com/loanflow/loans/projector-service/internal/projector"
 	"github.com/loanflow/loans/projector-service/internal/projectortest"
@@ -49,28 +46,6 @@ func serveMetrics(t *testing.T, p *projector.Projector) string {
 		_ = admin.Shutdown(context.Background())
 	})
 	return admin.Addr()
-}
-
-// scrape reads /metrics into series (name{labels} as exposed) -> value.
-func scrape(t *testing.T, addr string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := map[string]float64{}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
 }
 
 // loanEvents counts the loan events of $all that project and those that
@@ -105,7 +80,7 @@ func TestProjector_LagMetrics(t *testing.T) {
 	projected, _ := loanEvents(t, e)
 	caughtUp := func(events int) func() (bool, string) {
 		return func() (bool, string) {
-			m := scrape(t, addr)
+			m := telemetrytest.Scrape(t, addr)
 			return m["loans_projector_events_total"] == float64(events) && m["loans_projector_lag_events"] == 0 &&
 					m["loans_projector_lag_seconds"] == 0 && m[`loans_ready{check="projector"}`] == 1,
 				fmt.Sprintf("events_total %v (want %d), lag_events %v, lag_seconds %v, ready %v; want caught up", m["loans_projector_events_total"],
@@ -113,7 +88,7 @@ func TestProjector_LagMetrics(t *testing.T) {
 		}
 	}
 	eventually(t, wait, caughtUp(projected))
-	if m := scrape(t, addr); m["loans_projector_batch_size_sum"] != float64(projected) || m[`loans_parked_events{component="projector"}`] != 0 {
+	if m := telemetrytest.Scrape(t, addr); m["loans_projector_batch_size_sum"] != float64(projected) || m[`loans_parked_events{component="projector"}`] != 0 {
 		t.Errorf("batch sizes sum to %v, want %d; parked %v, want 0", m["loans_projector_batch_size_sum"], projected,
 			m[`loans_parked_events{component="projector"}`])
 	}
@@ -123,13 +98,13 @@ func TestProjector_LagMetrics(t *testing.T) {
 	projectortest.Append(t, e.client, life...)
 	var firstAge float64
 	eventually(t, wait, func() (bool, string) {
-		m := scrape(t, addr)
+		m := telemetrytest.Scrape(t, addr)
 		firstAge = m["loans_projector_lag_seconds"]
 		return m["loans_projector_lag_events"] >= 1 && firstAge > 0,
 			fmt.Sprintf("lag_events %v, lag_seconds %v while the read model refuses writes", m["loans_projector_lag_events"], firstAge)
 	})
 	eventually(t, wait, func() (bool, string) {
-		age := scrape(t, addr)["loans_projector_lag_seconds"]
+		age := telemetrytest.Scrape(t, addr)["loans_projector_lag_seconds"]
 		return age > firstAge, fmt.Sprintf("lag_seconds %v, not growing from %v", age, firstAge)
 	})
 

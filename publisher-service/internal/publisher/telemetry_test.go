@@ -3,10 +3,6 @@ package publisher_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +13,7 @@ import (
 	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/rabbit/rabbittest"
 	"github.com/loanflow/loans/platform/telemetry"
+	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 	"github.com/loanflow/loans/publisher-service/internal/publisher"
 	"github.com/loanflow/loans/publisher-service/internal/publishertest"
 )
@@ -45,28 +42,6 @@ func serveMetrics(t *testing.T, p *publisher.Publisher) string {
 	return admin.Addr()
 }
 
-// scrape reads /metrics into series (name{labels} as exposed) -> value.
-func scrape(t *testing.T, addr string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := map[string]float64{}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
-}
-
 // The counter counts the events the broker confirmed, once each; the lag
 // is 0 once everything received is confirmed, and while the broker refuses
 // the messages (nacks them) the events received stay counted.
@@ -78,7 +53,7 @@ func TestPublisher_Metrics(t *testing.T) {
 
 	caughtUp := func(events int) func() (bool, string) {
 		return func() (bool, string) {
-			m := scrape(t, addr)
+			m := telemetrytest.Scrape(t, addr)
 			return m["loans_publisher_events_total"] == float64(events) && m["loans_publisher_lag_events"] == 0 &&
 					m[`loans_ready{check="broker"}`] == 1 && m[`loans_ready{check="eventstore"}`] == 1,
 				fmt.Sprintf("events_total %v (want %d), lag_events %v, ready broker %v, eventstore %v", m["loans_publisher_events_total"], events,
@@ -101,7 +76,7 @@ func TestPublisher_Metrics(t *testing.T) {
 	}
 	publishertest.AppendLifecycles(t, e.client, g, 2)
 	waitFor(t, func() (bool, string) {
-		m := scrape(t, addr)
+		m := telemetrytest.Scrape(t, addr)
 		return m["loans_publisher_lag_events"] >= 1 && m["loans_publisher_events_total"] == float64(len(want)),
 			fmt.Sprintf("lag_events %v, events_total %v (want %d) while the broker nacks", m["loans_publisher_lag_events"],
 				m["loans_publisher_events_total"], len(want))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,37 +19,17 @@ import (
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/telemetry"
+	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
 
 // withAdmin serves the admin listener on a free loopback port.
 func withAdmin() option { return func(c *service.Config) { c.AdminAddr = "127.0.0.1:0" } }
 
-// scrape reads the admin listener's /metrics into series (name{labels} as
-// exposed) -> value.
-func scrape(t *testing.T, addr string) map[string]float64 {
-	t.Helper()
-	r := getFrom(t, addr, "", "/metrics")
-	if r.status != http.StatusOK {
-		t.Fatalf("/metrics: %d %s", r.status, r.body)
-	}
-	out := map[string]float64{}
-	for line := range strings.SplitSeq(string(r.body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
-}
-
 // metricsSay checks that every series in want has its value.
 func metricsSay(t *testing.T, addr string, want map[string]float64) {
 	t.Helper()
-	got := scrape(t, addr)
+	got := telemetrytest.Scrape(t, addr)
 	for series, v := range want {
 		if g, present := got[series]; !present || g != v {
 			t.Errorf("%s = %v (present: %v), want %v", series, g, present, v)
@@ -111,7 +89,7 @@ func TestQueryService_Metrics(t *testing.T) {
 		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetLoanApplication",grpc_service="loans.v1.LoanQueryService",grpc_type="unary"}`: 1,
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetLoanStatistics",grpc_service="loans.v1.LoanQueryService",grpc_type="unary"}`:        0,
 	})
-	got := scrape(t, e.svc.AdminAddr())
+	got := telemetrytest.Scrape(t, e.svc.AdminAddr())
 	if wait := got[`loans_consistency_wait_seconds_sum`]; wait < 0.1 {
 		t.Errorf("the consistency waits took %vs in all; the refused one alone waited most of 300ms", wait)
 	}
@@ -138,7 +116,7 @@ func TestQueryService_ReadinessMetric(t *testing.T) {
 	svc := start(t, cfg)
 	readyIs := func(v float64) func() (bool, string) {
 		return func() (bool, string) {
-			got := scrape(t, svc.AdminAddr())
+			got := telemetrytest.Scrape(t, svc.AdminAddr())
 			r := getFrom(t, svc.AdminAddr(), "", "/readyz")
 			ok := got[`loans_ready{check="readmodel"}`] == v && got[`loans_ready{check="process"}`] == v &&
 				(r.status == http.StatusOK) == (v == 1)
