@@ -63,3 +63,18 @@ func boolValue(b bool) float64 {
 	}
 	return 0
 }
+
+// NewProcessRegistry is a process's registry (NewRegistry) with its
+// readiness (loans_ready) and its own collectors registered in it.
+func NewProcessRegistry(r *health.Readiness, collectors ...prometheus.Collector) (*prometheus.Registry, error) {
+	reg := NewRegistry()
+	if err := RegisterReadiness(reg, r); err != nil {
+		return nil, err
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}

@@ -278,13 +278,7 @@ func serveAdmin(addr string, p *projector.Projector, logger *slog.Logger) (stop 
 	if err != nil {
 		return nil, err
 	}
-	reg := telemetry.NewRegistry()
-	err = telemetry.RegisterReadiness(reg, r)
-	for _, c := range append(p.Collectors(), esdbconn.Collectors()...) {
-		if err == nil {
-			err = reg.Register(c)
-		}
-	}
+	reg, err := telemetry.NewProcessRegistry(r, append(p.Collectors(), esdbconn.Collectors()...)...)
 	if err != nil {
 		r.Shutdown()
 		return nil, fmt.Errorf("metrics: %w", err)

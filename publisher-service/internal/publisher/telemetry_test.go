@@ -26,11 +26,10 @@ func serveMetrics(t *testing.T, p *publisher.Publisher) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := telemetry.NewRegistry()
-	if err := telemetry.RegisterReadiness(reg, r); err != nil {
+	reg, err := telemetry.NewProcessRegistry(r, p.Collectors()...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	reg.MustRegister(p.Collectors()...)
 	admin, err := telemetry.ServeAdmin("127.0.0.1:0", reg, r, quiet)
 	if err != nil {
 		t.Fatal(err)
