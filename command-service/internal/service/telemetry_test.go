@@ -1,15 +1,11 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/loanflow/loans/command-service/internal/service"
@@ -70,16 +66,7 @@ func TestTelemetry_MetricsCountWhatWasDone(t *testing.T) {
 // and the process manager's follow-up command; the events record the trace
 // context so the projector can join it.
 func TestTelemetry_TraceFollowsTheCommandIntoTheProcessManager(t *testing.T) {
-	exporter := tracetest.NewInMemoryExporter()
-	tracing, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{ServiceName: "test", Exporter: exporter,
-		Sampler: sdktrace.AlwaysSample()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = tracing.Shutdown(context.Background())
-		otel.SetTracerProvider(noop.NewTracerProvider())
-	})
+	exporter, flush := telemetrytest.Tracing(t)
 	e := newEnv(t)
 	// The caller's own trace: its traceparent travels in the gRPC metadata.
 	caller := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0xca, 0x11}, SpanID: trace.SpanID{0x01}, TraceFlags: trace.FlagsSampled})
@@ -95,9 +82,7 @@ func TestTelemetry_TraceFollowsTheCommandIntoTheProcessManager(t *testing.T) {
 			t.Fatalf("%s records trace %v (%q), want the caller's %v", ev.Type, sc.TraceID(), ev.Meta.TraceParent, caller.TraceID())
 		}
 	}
-	if err := tracing.ForceFlush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	flush()
 	spans := map[string][]sdktrace.ReadOnlySpan{}
 	for _, s := range exporter.GetSpans() {
 		if s.SpanContext.TraceID() == caller.TraceID() {

@@ -1,13 +1,22 @@
 // Package telemetrytest reads a process's metrics the way Prometheus does,
-// for tests that check the counters against what they did.
+// for tests that check the counters against what they did, and records its
+// spans for tests that check its traces.
 package telemetrytest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/loanflow/loans/platform/telemetry"
 )
 
 // Scrape GETs http://addr/metrics and returns its series, each named as
@@ -37,4 +46,30 @@ func Scrape(tb testing.TB, addr string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Tracing installs tracing for the test: every span recorded (sampled at
+// 100 %) into the returned in-memory exporter; flush exports what is
+// buffered. When the test ends the provider shuts down and a no-op one is
+// installed. OpenTelemetry binds tracers handed out earlier to the first
+// provider a process installs: call it at most once per test binary that
+// looks at spans from package-level tracers.
+func Tracing(tb testing.TB) (spans *tracetest.InMemoryExporter, flush func()) {
+	tb.Helper()
+	exporter := tracetest.NewInMemoryExporter()
+	tracing, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{ServiceName: tb.Name(), Exporter: exporter,
+		Sampler: sdktrace.AlwaysSample()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = tracing.Shutdown(context.Background())
+		otel.SetTracerProvider(noop.NewTracerProvider())
+	})
+	return exporter, func() {
+		tb.Helper()
+		if err := tracing.ForceFlush(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

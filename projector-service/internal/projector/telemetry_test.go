@@ -6,11 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/loanevents"
@@ -133,16 +130,7 @@ func traced(t *testing.T, g *eventgen.Generator, traceParent string) eventgen.Ap
 // project: a live event's write is a child of the span that appended it; a
 // catch-up batch links to the traces of its events.
 func TestProjector_TracesJoinTheCommands(t *testing.T) {
-	exporter := tracetest.NewInMemoryExporter()
-	tracing, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{ServiceName: "test", Exporter: exporter,
-		Sampler: sdktrace.AlwaysSample()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = tracing.Shutdown(context.Background())
-		otel.SetTracerProvider(noop.NewTracerProvider())
-	})
+	exporter, flush := telemetrytest.Tracing(t)
 	command := func() (trace.SpanContext, string) {
 		ctx, span := telemetry.Tracer("test").Start(context.Background(), "command")
 		defer span.End()
@@ -150,9 +138,7 @@ func TestProjector_TracesJoinTheCommands(t *testing.T) {
 	}
 	// writes are the projector's write spans, once exported.
 	writes := func(cond func(tracetest.SpanStub) bool) []tracetest.SpanStub {
-		if err := tracing.ForceFlush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		flush()
 		var out []tracetest.SpanStub
 		for _, s := range exporter.GetSpans() {
 			if s.Name == "projector write" && cond(s) {

@@ -7,18 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
 	"github.com/loanflow/loans/platform/poll"
-	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/platform/telemetry/telemetrytest"
 	"github.com/loanflow/loans/query-service/internal/service"
 )
@@ -134,16 +130,7 @@ func TestQueryService_ReadinessMetric(t *testing.T) {
 // A query waiting for a consistency token shows the wait in its trace, and
 // the read after it, under the call's server span, in the caller's trace.
 func TestQueryService_TraceShowsTheConsistencyWait(t *testing.T) {
-	exporter := tracetest.NewInMemoryExporter()
-	tracing, err := telemetry.SetupTracing(context.Background(), telemetry.TracingConfig{ServiceName: "test", Exporter: exporter,
-		Sampler: sdktrace.AlwaysSample()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = tracing.Shutdown(context.Background())
-		otel.SetTracerProvider(noop.NewTracerProvider())
-	})
+	exporter, flush := telemetrytest.Tracing(t)
 	e := newEnv(t)
 	id := uuidOf(1)
 	e.b.Request(id, 12_000, 24, "ada", at(0))
@@ -164,9 +151,7 @@ func TestQueryService_TraceShowsTheConsistencyWait(t *testing.T) {
 	// has it.
 	spans := map[string]tracetest.SpanStub{}
 	poll.Until(t, callTimeout, 10*time.Millisecond, func() (bool, string) {
-		if err := tracing.ForceFlush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		flush()
 		for _, s := range exporter.GetSpans() {
 			if s.SpanContext.TraceID() == caller.TraceID() {
 				spans[s.Name] = s
