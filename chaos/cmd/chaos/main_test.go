@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -43,4 +44,14 @@ func TestMain_ShortChaosRun(t *testing.T) {
 		t.Fatalf("exit 0 with a failing final line: %s", m[0])
 	}
 	t.Log(lines[len(lines)-1])
+}
+
+func TestMain_HelpExitsZero(t *testing.T) {
+	var stderr strings.Builder
+	if code := Main(t.Context(), []string{"-h"}, io.Discard, &stderr); code != 0 {
+		t.Fatalf("-h: exit status %d; want 0\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "-rounds") {
+		t.Errorf("-h printed no usage:\n%s", stderr.String())
+	}
 }

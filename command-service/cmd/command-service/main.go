@@ -33,15 +33,23 @@ import (
 )
 
 func main() {
-	err := run(os.Args[1:], os.Stdout)
-	if err == nil {
-		return
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
+}
+
+// exitCode is the exit status of what run returned: 0 when it succeeded or
+// only printed the usage (-h), 3 when replay-parked left events parked, 1
+// for any other error, which goes to stderr.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errStillParked):
+		fmt.Fprintln(stderr, "command-service:", err)
+		return 3
+	default:
+		fmt.Fprintln(stderr, "command-service:", err)
+		return 1
 	}
-	fmt.Fprintln(os.Stderr, "command-service:", err)
-	if errors.Is(err, errStillParked) {
-		os.Exit(3)
-	}
-	os.Exit(1)
 }
 
 // errStillParked: replay-parked left some events parked (exit status 3).

@@ -26,6 +26,9 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h: the usage was the answer
+			return
+		}
 		fmt.Fprintln(os.Stderr, "eventstore:", err)
 		os.Exit(1)
 	}

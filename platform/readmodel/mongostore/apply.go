@@ -163,8 +163,8 @@ func (s *Store) applyHistory(ctx context.Context, gen int, entries []readmodel.H
 		if err != nil {
 			return fmt.Errorf("history entry: %w", err)
 		}
-		if !seen[d.Position] {
-			seen[d.Position] = true
+		if !seen[d.ID] {
+			seen[d.ID] = true
 			docs = append(docs, d)
 		}
 	}
@@ -172,7 +172,7 @@ func (s *Store) applyHistory(ctx context.Context, gen int, entries []readmodel.H
 	for c := range slices.Chunk(docs, chunk) {
 		positions := make([]int64, len(c))
 		for i, d := range c {
-			positions[i] = d.Position
+			positions[i] = d.ID
 		}
 		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: positions}}}},
 			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
@@ -191,7 +191,7 @@ func (s *Store) applyHistory(ctx context.Context, gen int, entries []readmodel.H
 		}
 		var missing []any
 		for _, d := range c {
-			if !stored[d.Position] {
+			if !stored[d.ID] {
 				missing = append(missing, d)
 			}
 		}

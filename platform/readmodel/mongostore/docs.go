@@ -40,8 +40,11 @@ type appDoc struct {
 	LastPosition       int64          `bson:"last_position"`
 }
 
+// historyDoc is keyed by position; position is also a field of its own, for
+// analysts (generations written before it was added lack it until rebuilt).
 type historyDoc struct {
-	Position      int64          `bson:"_id"`
+	ID            int64          `bson:"_id"`
+	Position      int64          `bson:"position"`
 	ApplicationID string         `bson:"loan_application_uuid"`
 	Stream        string         `bson:"stream"`
 	Revision      int64          `bson:"revision"`
@@ -58,9 +61,12 @@ type historyDoc struct {
 	CausationID   string `bson:"causation_id"`
 }
 
-// dayDoc is a day's counters with the last position counted into them.
+// dayDoc is a day's counters with the last position counted into them,
+// keyed by the day, which is also a field of its own for analysts (as
+// history's position is).
 type dayDoc struct {
-	Day                  string  `bson:"_id"`
+	ID                   string  `bson:"_id"`
+	Day                  string  `bson:"day"`
 	RequestedCount       int64   `bson:"requested_count"`
 	RequestedAmount      int64   `bson:"requested_amount"`
 	SubmittedCount       int64   `bson:"submitted_count"`
@@ -187,7 +193,7 @@ func toHistoryDoc(e readmodel.HistoryEntry) (historyDoc, error) {
 		return historyDoc{}, fmt.Errorf("revision %d does not fit a BSON int64", e.Revision)
 	}
 	d := historyDoc{
-		Position: p, ApplicationID: e.ApplicationID, Stream: e.Stream, Revision: int64(e.Revision),
+		ID: p, Position: p, ApplicationID: e.ApplicationID, Stream: e.Stream, Revision: int64(e.Revision),
 		EventType: e.EventType, Actor: e.Actor, StatusAfter: string(e.StatusAfter),
 		CommandID: e.CommandID, CorrelationID: e.CorrelationID, CausationID: e.CausationID,
 	}
@@ -202,7 +208,7 @@ func toHistoryDoc(e readmodel.HistoryEntry) (historyDoc, error) {
 
 func (d historyDoc) entry() readmodel.HistoryEntry {
 	e := readmodel.HistoryEntry{
-		ApplicationID: d.ApplicationID, Position: uint64(d.Position), Stream: d.Stream,
+		ApplicationID: d.ApplicationID, Position: uint64(d.ID), Stream: d.Stream,
 		Revision: uint64(d.Revision), EventType: d.EventType, OccurredAt: timeOf(d.OccurredAtUS),
 		Actor: d.Actor, StatusAfter: readmodel.Status(d.StatusAfter),
 		CommandID: d.CommandID, CorrelationID: d.CorrelationID, CausationID: d.CausationID,
@@ -218,7 +224,7 @@ func (d historyDoc) entry() readmodel.HistoryEntry {
 
 func (d dayDoc) stats() readmodel.DailyStats {
 	return readmodel.DailyStats{
-		Day:            d.Day,
+		Day:            d.ID,
 		RequestedCount: d.RequestedCount, RequestedAmount: d.RequestedAmount, SubmittedCount: d.SubmittedCount,
 		ApprovedCount: d.ApprovedCount, ApprovedAmount: d.ApprovedAmount,
 		DeniedCount: d.DeniedCount, DeniedAmount: d.DeniedAmount,
@@ -230,6 +236,7 @@ func (d dayDoc) stats() readmodel.DailyStats {
 
 func toDayDoc(s readmodel.DailyStats, last int64) dayDoc {
 	return dayDoc{
+		ID:             s.Day,
 		Day:            s.Day,
 		RequestedCount: s.RequestedCount, RequestedAmount: s.RequestedAmount, SubmittedCount: s.SubmittedCount,
 		ApprovedCount: s.ApprovedCount, ApprovedAmount: s.ApprovedAmount,

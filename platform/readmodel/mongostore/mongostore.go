@@ -4,13 +4,19 @@
 // Layout, in one database ("loans" unless WithDatabase says otherwise), one
 // collection per read model and generation:
 //
-//	applications_v<N>  _id = loan_application_uuid; indexes for every List order and filter
-//	history_v<N>       _id = $all position; index {loan_application_uuid, _id}
-//	daily_stats_v<N>   _id = day ("2006-01-02"); with last_position, the guard
+//	applications_v<N>  _id = loan_application_uuid (also a field); indexes for every List order and filter
+//	history_v<N>       _id = $all position (also the field position); index {loan_application_uuid, _id}
+//	daily_stats_v<N>   _id = day ("2006-01-02", also the field day); with last_position, the guard
 //	funnel_v<N>        one document, _id "all"; with last_position, the guard
 //	checkpoints        _id = generation; position (a generation exists while its checkpoint does)
-//	meta               {_id: "active_generation", generation}, {_id: "generation_counter", last}
+//	meta               one document, for readers: {_id: "active_generation", generation}
+//	counters           {_id: "generation", last}: the last generation number handed out
 //	parked             _id = $all position
+//
+// meta holds the active generation alone, so that db.meta.findOne() is the
+// answer an analyst expects. Stores made before the counter had a
+// collection of its own kept it in meta ({_id: "generation_counter"}); Open
+// moves it.
 //
 // Field names are snake_case and meant for analysts (loan_application_uuid,
 // amount, status, applicant, requested_at, last_position, ...). Every time is
@@ -33,8 +39,8 @@
 // MongoDB path on small data, not for production.
 //
 // Where the server supports views, the analysts' views v_loan_applications,
-// v_loan_history, v_daily_stats and v_funnel show the active generation; they
-// are recreated on Activate.
+// v_loan_history, v_daily_stats, v_funnel and v_time_to_decision (those of the
+// SQLite adapter) show the active generation; they are recreated on Activate.
 package mongostore
 
 import (
@@ -65,11 +71,15 @@ const (
 	collFunnel       = "funnel"
 	collCheckpoints  = "checkpoints"
 	collMeta         = "meta"
+	collCounters     = "counters"
 	collParked       = "parked"
 
-	metaActive  = "active_generation"
-	metaCounter = "generation_counter"
-	funnelID    = "all"
+	metaActive = "active_generation"
+	// metaLegacyCounter: where stores made before the counters collection
+	// kept the generation counter.
+	metaLegacyCounter = "generation_counter"
+	counterGeneration = "generation"
+	funnelID          = "all"
 )
 
 // Store is a read-model store on MongoDB. It is safe for concurrent use.
@@ -150,7 +160,7 @@ func (s *Store) init(ctx context.Context, cfg config) error {
 	s.log.Info("mongostore: opened", "database", s.db.Name(), "server_transactions", serverTxn,
 		"apply_in_transaction", s.txn)
 
-	for _, name := range []string{collCheckpoints, collMeta, collParked} {
+	for _, name := range []string{collCheckpoints, collMeta, collCounters, collParked} {
 		if err := s.createCollection(ctx, name); err != nil {
 			return err
 		}
@@ -165,13 +175,12 @@ func (s *Store) init(ctx context.Context, cfg config) error {
 		if err := s.createGeneration(ctx, gen); err != nil {
 			return err
 		}
-		for _, doc := range []bson.D{
-			{{Key: "_id", Value: metaCounter}, {Key: "last", Value: gen}},
-			{{Key: "_id", Value: metaActive}, {Key: "generation", Value: gen}},
-		} {
-			if _, err := s.db.Collection(collMeta).InsertOne(ctx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
-				return fmt.Errorf("initialize meta: %w", err)
-			}
+		if err := s.raiseCounter(ctx, gen); err != nil {
+			return err
+		}
+		_, err := s.db.Collection(collMeta).InsertOne(ctx, bson.D{{Key: "_id", Value: metaActive}, {Key: "generation", Value: gen}})
+		if err != nil && !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("initialize meta: %w", err)
 		}
 		if gen, err = s.activeGeneration(ctx); err != nil {
 			return err
@@ -183,8 +192,63 @@ func (s *Store) init(ctx context.Context, cfg config) error {
 		if err := s.createIndexes(ctx, gen); err != nil {
 			return err
 		}
+		if err := s.moveLegacyCounter(ctx); err != nil {
+			return err
+		}
 	}
 	return s.initViews(ctx, gen)
+}
+
+// raiseCounter makes the generation counter at least last (creating it if
+// need be), idempotently.
+func (s *Store) raiseCounter(ctx context.Context, last int) error {
+	raise := func() error {
+		_, err := s.db.Collection(collCounters).UpdateOne(ctx, bson.D{{Key: "_id", Value: counterGeneration}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "last", Value: last}}}}, options.UpdateOne().SetUpsert(true))
+		return err
+	}
+	err := raise()
+	if mongo.IsDuplicateKeyError(err) { // a concurrent upsert created it: now it exists
+		err = raise()
+	}
+	if err != nil {
+		return fmt.Errorf("raise the generation counter to %d: %w", last, err)
+	}
+	return nil
+}
+
+// moveLegacyCounter moves the generation counter of a store made before
+// the counters collection out of meta: copied first, deleted next, and
+// copied again with the value it had when deleted (in case a process of
+// the older version handed out a number meanwhile). Stopped half-way, the
+// next Open finishes it; numbers are never handed out twice.
+func (s *Store) moveLegacyCounter(ctx context.Context) error {
+	meta := s.db.Collection(collMeta)
+	var old struct {
+		Last int `bson:"last"`
+	}
+	err := meta.FindOne(ctx, bson.D{{Key: "_id", Value: metaLegacyCounter}}).Decode(&old)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the former generation counter: %w", err)
+	}
+	if err := s.raiseCounter(ctx, old.Last); err != nil {
+		return err
+	}
+	err = meta.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: metaLegacyCounter}}).Decode(&old)
+	if errors.Is(err, mongo.ErrNoDocuments) { // moved by a concurrent Open
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete the former generation counter: %w", err)
+	}
+	if err := s.raiseCounter(ctx, old.Last); err != nil {
+		return err
+	}
+	s.log.Info("mongostore: moved the generation counter from meta to counters", "database", s.db.Name(), "last", old.Last)
+	return nil
 }
 
 // Close disconnects from the server.
@@ -331,8 +395,8 @@ func (s *Store) NewGeneration(ctx context.Context) (int, error) {
 	var m struct {
 		Last int `bson:"last"`
 	}
-	err := s.db.Collection(collMeta).FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: metaCounter}},
+	err := s.db.Collection(collCounters).FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: counterGeneration}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "last", Value: 1}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&m)
 	if err != nil {
@@ -461,7 +525,7 @@ func (s *Store) DropGeneration(ctx context.Context, gen int) error {
 		var m struct {
 			Last int `bson:"last"`
 		}
-		if err := s.db.Collection(collMeta).FindOne(ctx, bson.D{{Key: "_id", Value: metaCounter}}).Decode(&m); err != nil {
+		if err := s.db.Collection(collCounters).FindOne(ctx, bson.D{{Key: "_id", Value: counterGeneration}}).Decode(&m); err != nil {
 			return fmt.Errorf("mongostore: drop generation: %w", err)
 		}
 		if gen < 1 || gen > m.Last {

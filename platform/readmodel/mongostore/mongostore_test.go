@@ -246,14 +246,14 @@ func TestOpen_FerretDB(t *testing.T) {
 		if err := raw.Collection("history_v1").FindOne(t.Context(), bson.M{"_id": int64(42)}).Decode(&h); err != nil {
 			t.Fatalf("find history: %v", err)
 		}
-		if h["payload"] != `{"amount":"120000"}` || h["event_type"] != "LoanRequestApproved" {
+		if h["payload"] != `{"amount":"120000"}` || h["event_type"] != "LoanRequestApproved" || h["position"] != int64(42) {
 			t.Errorf("history_v1 document = %v", h)
 		}
 		var d bson.M
 		if err := raw.Collection("daily_stats_v1").FindOne(t.Context(), bson.M{"_id": "2026-03-02"}).Decode(&d); err != nil {
 			t.Fatalf("find day: %v", err)
 		}
-		if d["approved_count"] != int64(1) || d["approved_amount"] != int64(120000) || d["last_position"] != int64(42) {
+		if d["day"] != "2026-03-02" || d["approved_count"] != int64(1) || d["approved_amount"] != int64(120000) || d["last_position"] != int64(42) {
 			t.Errorf("daily_stats_v1 document = %v", d)
 		}
 		var cp bson.M
@@ -365,6 +365,14 @@ func TestStore_Views(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	raw := rawDB(t, uri, db)
+	names, err := raw.ListCollectionNames(ctx, bson.D{{Key: "type", Value: "view"}})
+	if err != nil {
+		t.Fatalf("list views: %v", err)
+	}
+	slices.Sort(names)
+	if want := []string{"v_daily_stats", "v_funnel", "v_loan_applications", "v_loan_history", "v_time_to_decision"}; !slices.Equal(names, want) {
+		t.Errorf("views %v; want %v, as on SQLite", names, want)
+	}
 	count := func() int64 {
 		n, err := raw.Collection("v_loan_applications").CountDocuments(ctx, bson.M{})
 		if err != nil {

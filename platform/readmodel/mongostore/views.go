@@ -7,17 +7,37 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// The analysts' views over the active generation, without the adapter's
-// exact-time (_us) fields.
+// The analysts' views over the active generation, named and shaped as the
+// SQLite adapter's (docs/ANALYSTS.md): the collections without the adapter's
+// exact-time (_us) fields and guards, and v_time_to_decision computed from
+// the days with decisions.
 var views = []struct {
 	name, model string
-	hide        []string
+	pipeline    bson.A
 }{
-	{"v_loan_applications", collApplications, []string{"requested_at_us", "submitted_at_us", "review_issued_at_us",
-		"decided_at_us", "contract_issued_at_us", "concluded_at_us", "updated_at_us"}},
-	{"v_loan_history", collHistory, []string{"occurred_at_us"}},
-	{"v_daily_stats", collDailyStats, nil},
-	{"v_funnel", collFunnel, nil},
+	{"v_loan_applications", collApplications, bson.A{hide("requested_at_us", "submitted_at_us", "review_issued_at_us",
+		"decided_at_us", "contract_issued_at_us", "concluded_at_us", "updated_at_us")}},
+	{"v_loan_history", collHistory, bson.A{hide("occurred_at_us")}},
+	{"v_daily_stats", collDailyStats, bson.A{hide("last_position")}},
+	{"v_funnel", collFunnel, bson.A{hide("last_position")}},
+	{"v_time_to_decision", collDailyStats, bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "decisions", Value: bson.D{{Key: "$gt", Value: 0}}}}}},
+		bson.D{{Key: "$project", Value: bson.D{
+			{Key: "day", Value: 1}, {Key: "decisions", Value: 1}, {Key: "decision_seconds_total", Value: 1},
+			{Key: "avg_decision_seconds", Value: bson.D{{Key: "$divide", Value: bson.A{"$decision_seconds_total", "$decisions"}}}},
+			{Key: "avg_decision_hours", Value: bson.D{{Key: "$divide", Value: bson.A{"$decision_seconds_total",
+				bson.D{{Key: "$multiply", Value: bson.A{"$decisions", 3600}}}}}}},
+		}}},
+	}},
+}
+
+// hide is a $project stage leaving fields out.
+func hide(fields ...string) bson.D {
+	d := bson.D{}
+	for _, f := range fields {
+		d = append(d, bson.E{Key: f, Value: 0})
+	}
+	return bson.D{{Key: "$project", Value: d}}
 }
 
 // initViews finds out whether the server has views by creating them; one
@@ -42,15 +62,7 @@ func (s *Store) createViews(ctx context.Context, gen int) error {
 		if err := s.db.Collection(v.name).Drop(ctx); err != nil {
 			return fmt.Errorf("drop view %s: %w", v.name, err)
 		}
-		pipeline := bson.A{}
-		if len(v.hide) > 0 {
-			hide := bson.D{}
-			for _, f := range v.hide {
-				hide = append(hide, bson.E{Key: f, Value: 0})
-			}
-			pipeline = append(pipeline, bson.D{{Key: "$project", Value: hide}})
-		}
-		err := s.db.CreateView(ctx, v.name, genName(v.model, gen), pipeline)
+		err := s.db.CreateView(ctx, v.name, genName(v.model, gen), v.pipeline)
 		// Another store on the same database may have just created it.
 		if err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("create view %s: %w", v.name, err)

@@ -1,17 +1,32 @@
 package sqlitestore_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/loanflow/loans/platform/readmodel"
 )
 
+// analystsExpected is the result of each SQL example of the guide on the
+// data of TestAnalystsGuide_QueriesRun, one line a row (fmt's %v of the
+// columns), keyed by the example's comment.
+var analystsExpected = map[string]string{
+	"Applications per status.":                          "[denied 1 1001]",
+	"Approval rate and average decision time per week.": "[2026-09 0 2]",
+	"The funnel as conversion rates from request.":      "[1 0 <nil> <nil>]",
+	"The history of the most recently requested application, with who did what.": "[4 LoanRequested 2026-03-02T09:00:00.000000Z ada pending_submission 1001]\n" +
+		"[5 LoanDenied 2026-03-02T11:00:00.000000Z lender-admin denied <nil>]",
+	"Denials by reason.": "[income too low 1]",
+}
+
 // TestAnalystsGuide_QueriesRun runs every SQL example of docs/ANALYSTS.md
-// against a store with data, so that the guide stays true.
+// against a store with data and checks its result, so that the guide stays
+// true.
 func TestAnalystsGuide_QueriesRun(t *testing.T) {
 	guide, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "ANALYSTS.md"))
 	if err != nil {
@@ -43,21 +58,40 @@ func TestAnalystsGuide_QueriesRun(t *testing.T) {
 		Checkpoint: 5,
 	})
 	db := rawDB(t, path)
-	for i, q := range queries {
-		rows, err := db.Query(string(q[1]))
-		if err != nil {
-			t.Fatalf("example %d does not run: %v\n%s", i+1, err, q[1])
-		}
-		n := 0
-		for rows.Next() {
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("example %d: %v", i+1, err)
-		}
-		rows.Close()
-		if n == 0 {
-			t.Errorf("example %d returns no row on a store with data:\n%s", i+1, q[1])
-		}
+	for _, q := range queries {
+		title, _, _ := strings.Cut(strings.TrimPrefix(string(q[1]), "-- "), "\n")
+		t.Run(title, func(t *testing.T) {
+			want, ok := analystsExpected[title]
+			if !ok {
+				t.Fatalf("no expected result for the guide's example %q: add one to analystsExpected", title)
+			}
+			rows, err := db.Query(string(q[1]))
+			if err != nil {
+				t.Fatalf("does not run: %v\n%s", err, q[1])
+			}
+			defer rows.Close()
+			cols, err := rows.Columns()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("%v", vals))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if g := strings.Join(got, "\n"); g != want {
+				t.Errorf("%s\ngives\n%s\nwant\n%s", q[1], g, want)
+			}
+		})
 	}
 }
