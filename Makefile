@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service projector-service publisher-service chaos deploy
+MODULES := gen platform devstack command-service query-service projector-service publisher-service loanctl chaos deploy
 # deploy/ holds the deployment's checks: make deploy-check runs them (make test too).
 TEST_MODULES := $(filter-out deploy,$(MODULES))
 DATA    ?= .data
@@ -88,7 +88,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/identity ./devstack/cmd/docstore ./command-service/cmd/command-service \
 		./projector-service/cmd/projector-service ./query-service/cmd/query-service \
-		./publisher-service/cmd/publisher-service
+		./publisher-service/cmd/publisher-service ./loanctl/cmd/loanctl
 
 ## test: lint, then every module's tests with the race detector, then the deployment's checks
 test: lint
