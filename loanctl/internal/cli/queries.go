@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	loansv1 "github.com/loanflow/loans/gen/loans/v1"
@@ -41,6 +43,29 @@ func (c *consistency) value(a *app) (uint64, error) {
 	return pos, nil
 }
 
+// query runs one query: the client, the consistency token (--wait or
+// --consistency-token), the call under the command's timeout, its answer
+// printed in the chosen format (table: the table the answer makes).
+func query[R proto.Message](a *app, cmd *cobra.Command, cons *consistency,
+	call func(ctx context.Context, q loansv1.LoanQueryServiceClient, token uint64) (R, error),
+	table func(R) func(io.Writer) error) error {
+	q, err := a.queries(cmd.Context())
+	if err != nil {
+		return err
+	}
+	token, err := cons.value(a)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.call(cmd)
+	defer cancel()
+	resp, err := call(ctx, q, token)
+	if err != nil {
+		return a.queryErr(err)
+	}
+	return a.printer().Message(resp, table(resp))
+}
+
 func (a *app) getCmd() *cobra.Command {
 	var cons consistency
 	cmd := &cobra.Command{
@@ -48,21 +73,11 @@ func (a *app) getCmd() *cobra.Command {
 		Short: "Show an application's current state",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			q, err := a.queries(cmd.Context())
-			if err != nil {
-				return err
-			}
-			token, err := cons.value(a)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd)
-			defer cancel()
-			resp, err := q.GetLoanApplication(ctx, &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: argv[0], ConsistencyToken: token})
-			if err != nil {
-				return a.queryErr(err)
-			}
-			return a.printer().Message(resp, output.ApplicationTable(resp.GetLoanApplication()))
+			return query(a, cmd, &cons, func(ctx context.Context, q loansv1.LoanQueryServiceClient, token uint64) (*loansv1.GetLoanApplicationResponse, error) {
+				return q.GetLoanApplication(ctx, &loansv1.GetLoanApplicationRequest{LoanApplicationUuid: argv[0], ConsistencyToken: token})
+			}, func(r *loansv1.GetLoanApplicationResponse) func(io.Writer) error {
+				return output.ApplicationTable(r.GetLoanApplication())
+			})
 		},
 	}
 	cons.flags(cmd)
@@ -195,21 +210,11 @@ func (a *app) historyCmd() *cobra.Command {
 		Short: "Show every event of an application, oldest first: who did what, when",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			q, err := a.queries(cmd.Context())
-			if err != nil {
-				return err
-			}
-			token, err := cons.value(a)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd)
-			defer cancel()
-			resp, err := q.GetLoanApplicationHistory(ctx, &loansv1.GetLoanApplicationHistoryRequest{LoanApplicationUuid: argv[0], ConsistencyToken: token})
-			if err != nil {
-				return a.queryErr(err)
-			}
-			return a.printer().Message(resp, output.HistoryTable(resp.GetEntries()))
+			return query(a, cmd, &cons, func(ctx context.Context, q loansv1.LoanQueryServiceClient, token uint64) (*loansv1.GetLoanApplicationHistoryResponse, error) {
+				return q.GetLoanApplicationHistory(ctx, &loansv1.GetLoanApplicationHistoryRequest{LoanApplicationUuid: argv[0], ConsistencyToken: token})
+			}, func(r *loansv1.GetLoanApplicationHistoryResponse) func(io.Writer) error {
+				return output.HistoryTable(r.GetEntries())
+			})
 		},
 	}
 	cons.flags(cmd)
@@ -231,21 +236,11 @@ func (a *app) atCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q, err := a.queries(cmd.Context())
-			if err != nil {
-				return err
-			}
-			token, err := cons.value(a)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd)
-			defer cancel()
-			resp, err := q.GetLoanApplicationAt(ctx, &loansv1.GetLoanApplicationAtRequest{LoanApplicationUuid: argv[0], At: ts, ConsistencyToken: token})
-			if err != nil {
-				return a.queryErr(err)
-			}
-			return a.printer().Message(resp, output.ApplicationTable(resp.GetLoanApplication()))
+			return query(a, cmd, &cons, func(ctx context.Context, q loansv1.LoanQueryServiceClient, token uint64) (*loansv1.GetLoanApplicationAtResponse, error) {
+				return q.GetLoanApplicationAt(ctx, &loansv1.GetLoanApplicationAtRequest{LoanApplicationUuid: argv[0], At: ts, ConsistencyToken: token})
+			}, func(r *loansv1.GetLoanApplicationAtResponse) func(io.Writer) error {
+				return output.ApplicationTable(r.GetLoanApplication())
+			})
 		},
 	}
 	cmd.Flags().StringVar(&at, "time", "", "the moment (RFC 3339, such as 2026-11-30T14:00:00Z)")
@@ -270,21 +265,9 @@ func (a *app) statsCmd() *cobra.Command {
 					return usagef("--%s %q: want a day such as 2026-11-25", name, v)
 				}
 			}
-			q, err := a.queries(cmd.Context())
-			if err != nil {
-				return err
-			}
-			token, err := cons.value(a)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd)
-			defer cancel()
-			resp, err := q.GetLoanStatistics(ctx, &loansv1.GetLoanStatisticsRequest{FromDay: from, ToDay: to, ConsistencyToken: token})
-			if err != nil {
-				return a.queryErr(err)
-			}
-			return a.printer().Message(resp, output.StatisticsTable(resp))
+			return query(a, cmd, &cons, func(ctx context.Context, q loansv1.LoanQueryServiceClient, token uint64) (*loansv1.GetLoanStatisticsResponse, error) {
+				return q.GetLoanStatistics(ctx, &loansv1.GetLoanStatisticsRequest{FromDay: from, ToDay: to, ConsistencyToken: token})
+			}, output.StatisticsTable)
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "first day (UTC), such as 2026-11-01")
