@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Modules of the workspace (see go.work).
-MODULES := gen platform devstack command-service query-service projector-service publisher-service loanctl chaos deploy
+MODULES := gen platform devstack command-service query-service projector-service publisher-service loanctl webapp chaos deploy
 # deploy/ holds the deployment's checks: make deploy-check runs them (make test too).
 TEST_MODULES := $(filter-out deploy,$(MODULES))
 DATA    ?= .data
@@ -52,6 +52,8 @@ CORS_ALLOWED_ORIGINS ?= http://localhost:5173,http://127.0.0.1:5173
 AMQP_URL          ?=
 # The broker the RabbitMQ tests and bench-amqp use (loopback only).
 AMQP_TEST_URL     ?= amqp://guest:guest@127.0.0.1:5672/
+# The web app for applicants, loan officers and analysts (a browser origin CORS_ALLOWED_ORIGINS allows).
+WEBAPP_ADDR       ?= 127.0.0.1:5173
 # What both API services are given under `make run`.
 API_ENV = OIDC_ISSUER_URL='$(OIDC_ISSUER_URL)' OIDC_AUDIENCE='$(OIDC_AUDIENCE)' OIDC_ROLES_CLAIM='$(OIDC_ROLES_CLAIM)' \
           CORS_ALLOWED_ORIGINS='$(CORS_ALLOWED_ORIGINS)' 
@@ -64,6 +66,7 @@ run: build
 	@echo "command service  gRPC $(COMMAND_GRPC_ADDR), REST http://$(COMMAND_HTTP_ADDR)/v1/loan-applications"
 	@echo "query service    gRPC $(QUERY_GRPC_ADDR), REST http://$(QUERY_HTTP_ADDR)/v1/loan-applications"
 	@echo "read model       $(READMODEL_URL)"
+	@echo "web app          http://$(WEBAPP_ADDR)   (sign in as a development user)"
 	@echo "admin            http://$(COMMAND_ADMIN_ADDR)/metrics (command), $(PROJECTOR_ADMIN_ADDR) (projector), $(QUERY_ADMIN_ADDR) (query), $(PUBLISHER_ADMIN_ADDR) (publisher): /metrics /healthz /readyz /debug/pprof/"
 	@if [ -n "$(AMQP_URL)" ]; then \
 		echo "RabbitMQ         commands from exchange loans.commands, events to exchange loans.events (docs/COMMANDS-AMQP.md, docs/EVENTS.md)"; \
@@ -81,6 +84,8 @@ run: build
 		-admin-addr $(PROJECTOR_ADMIN_ADDR) & \
 	$(API_ENV) $(BIN)/query-service -grpc-addr $(QUERY_GRPC_ADDR) -http-addr $(QUERY_HTTP_ADDR) -readmodel '$(READMODEL_URL)' \
 		-admin-addr $(QUERY_ADMIN_ADDR) & \
+	$(BIN)/webapp -addr $(WEBAPP_ADDR) -command-url http://$(COMMAND_HTTP_ADDR) -query-url http://$(QUERY_HTTP_ADDR) \
+		-issuer-url $(OIDC_ISSUER_URL) & \
 	wait -n
 
 ## build: build the binaries into .bin/
@@ -88,7 +93,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./devstack/cmd/eventstore ./devstack/cmd/identity ./devstack/cmd/docstore ./command-service/cmd/command-service \
 		./projector-service/cmd/projector-service ./query-service/cmd/query-service \
-		./publisher-service/cmd/publisher-service ./loanctl/cmd/loanctl
+		./publisher-service/cmd/publisher-service ./loanctl/cmd/loanctl ./webapp/cmd/webapp
 
 ## test: lint, then every module's tests with the race detector, then the deployment's checks
 test: lint
@@ -99,6 +104,10 @@ test: lint
 	@if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && [ "$(AMQP_TEST_URL)" = "amqp://guest:guest@127.0.0.1:5672/" ]; then \
 		echo "NOTE: no RabbitMQ answers at 127.0.0.1:5672: the RabbitMQ tests (commands over AMQP, the event publisher) were SKIPPED"; \
 		echo "      (start one with 'rabbitmq-server -detached', or set AMQP_TEST_URL)."; \
+	fi
+	@if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		echo "NOTE: /usr/bin/chromium, node or npm is missing: the web app's browser tests (webapp, Playwright) were SKIPPED"; \
+		echo "      (apt-get install -y chromium; .ci/run does it)."; \
 	fi
 	@if [ -z "$${MONGODB_URI:-}" ]; then \
 		echo "NOTE: MONGODB_URI is not set: the read-model contract suite ran on SQLite and on embedded FerretDB;"; \
