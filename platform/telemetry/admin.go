@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,4 +73,32 @@ func (a *Admin) Shutdown(ctx context.Context) error {
 	}
 	<-a.done
 	return err
+}
+
+// ServeProcess serves the admin listener of a process without an API
+// server (the projector, the publisher): readiness from its checks
+// (loans_ready and the probes), its collectors, Go's and the process's
+// metrics, pprof. The returned stop marks the process not ready, then
+// closes the listener (bounded: 5 s).
+func ServeProcess(addr string, logger *slog.Logger, checks []health.Check, collectors ...prometheus.Collector) (r *health.Readiness, stop func(), err error) {
+	r, err = health.Start(health.Config{Logger: logger}, checks...)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := NewProcessRegistry(r, collectors...)
+	if err != nil {
+		r.Shutdown()
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	admin, err := ServeAdmin(addr, reg, r, logger)
+	if err != nil {
+		r.Shutdown()
+		return nil, nil, err
+	}
+	return r, func() {
+		r.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = admin.Shutdown(ctx)
+	}, nil
 }

@@ -274,26 +274,12 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 // while it follows $all live and both stores answer (projector.Ready). The
 // returned stop marks it not ready, then closes the listener.
 func serveAdmin(addr string, p *projector.Projector, logger *slog.Logger) (stop func(), err error) {
-	r, err := health.Start(health.Config{Logger: logger}, health.Check{Name: "projector", Func: p.Ready})
+	_, stop, err = telemetry.ServeProcess(addr, logger, []health.Check{{Name: "projector", Func: p.Ready}},
+		append(p.Collectors(), esdbconn.Collectors()...)...)
 	if err != nil {
-		return nil, err
-	}
-	reg, err := telemetry.NewProcessRegistry(r, append(p.Collectors(), esdbconn.Collectors()...)...)
-	if err != nil {
-		r.Shutdown()
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	admin, err := telemetry.ServeAdmin(addr, reg, r, logger)
-	if err != nil {
-		r.Shutdown()
 		return nil, fmt.Errorf("-admin-addr: %w", err)
 	}
-	return func() {
-		r.Shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = admin.Shutdown(ctx)
-	}, nil
+	return stop, nil
 }
 
 func printRebuild(w io.Writer, res projector.RebuildResult) {

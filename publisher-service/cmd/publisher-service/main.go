@@ -43,7 +43,6 @@ import (
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
-	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/rabbit"
 	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/publisher-service/internal/publisher"
@@ -213,25 +212,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 // event store answers and a channel is open on the broker, not ready from
 // the moment ctx ends (SIGTERM). The returned stop closes the listener.
 func serveAdmin(ctx context.Context, addr string, p *publisher.Publisher, logger *slog.Logger) (stop func(), err error) {
-	r, err := health.Start(health.Config{Logger: logger}, p.Checks()...)
+	r, stop, err := telemetry.ServeProcess(addr, logger, p.Checks(), append(p.Collectors(), esdbconn.Collectors()...)...)
 	if err != nil {
-		return nil, err
-	}
-	reg, err := telemetry.NewProcessRegistry(r, append(p.Collectors(), esdbconn.Collectors()...)...)
-	if err != nil {
-		r.Shutdown()
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	context.AfterFunc(ctx, r.Shutdown)
-	admin, err := telemetry.ServeAdmin(addr, reg, r, logger)
-	if err != nil {
-		r.Shutdown()
 		return nil, fmt.Errorf("-admin-addr: %w", err)
 	}
-	return func() {
-		r.Shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = admin.Shutdown(ctx)
-	}, nil
+	context.AfterFunc(ctx, r.Shutdown)
+	return stop, nil
 }
