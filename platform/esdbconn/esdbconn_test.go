@@ -18,29 +18,13 @@ import (
 	"github.com/loanflow/loans/platform/poll"
 )
 
-// dial connects to a connection string; the connection is closed when the
-// test ends.
-func dial(t *testing.T, connectionString string) *esdbconn.Conn {
-	t.Helper()
-	c, err := esdbconn.Dial(connectionString, nil)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(ctx)
-	})
-	return c
-}
-
 // behindProxy is a store, a proxy in front of it and a connection through
 // the proxy that has reached the store once.
 func behindProxy(t *testing.T) (*eventstoretest.Server, *esdbconntest.Proxy, *esdbconn.Conn) {
 	t.Helper()
 	store := eventstoretest.Start(t, eventstore.Config{})
 	proxy := esdbconntest.NewProxy(t, store.Addr.String())
-	conn := dial(t, proxy.ConnectionString())
+	conn := esdbconntest.Dial(t, proxy.ConnectionString())
 	if _, err := appendOne(t.Context(), conn, "warm-up-"+uuid.NewString()); err != nil {
 		t.Fatalf("first append: %v", err)
 	}
@@ -76,7 +60,7 @@ func requireUnavailableAtDeadline(t *testing.T, what string, d, took time.Durati
 
 func TestConn_Calls(t *testing.T) {
 	store := eventstoretest.Start(t, eventstore.Config{})
-	conn := dial(t, store.ConnectionString)
+	conn := esdbconntest.Dial(t, store.ConnectionString)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	stream := "tested-" + uuid.NewString()
@@ -388,7 +372,7 @@ func TestConn_StoreStartsLater(t *testing.T) {
 	store := eventstoretest.Start(t, eventstore.Config{})
 	proxy := esdbconntest.NewProxy(t, store.Addr.String())
 	proxy.Cut()
-	conn := dial(t, proxy.ConnectionString())
+	conn := esdbconntest.Dial(t, proxy.ConnectionString())
 	ctx := t.Context()
 	for range 3 {
 		callCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)

@@ -75,30 +75,41 @@ func (a *Admin) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// ServeProcess serves the admin listener of a process without an API
-// server (the projector, the publisher): readiness from its checks
-// (loans_ready and the probes), its collectors, Go's and the process's
-// metrics, pprof. The returned stop marks the process not ready, then
-// closes the listener (bounded: 5 s).
-func ServeProcess(addr string, logger *slog.Logger, checks []health.Check, collectors ...prometheus.Collector) (r *health.Readiness, stop func(), err error) {
-	r, err = health.Start(health.Config{Logger: logger}, checks...)
+// Process is the admin side of a process without an API server (the
+// projector, the publisher): its readiness and its admin listener.
+type Process struct {
+	Readiness *health.Readiness
+	admin     *Admin
+}
+
+// ServeProcess serves such a process's admin listener: readiness from its
+// checks (run as hc says: loans_ready and the probes), its collectors, Go's
+// and the process's metrics, pprof.
+func ServeProcess(addr string, hc health.Config, checks []health.Check, collectors ...prometheus.Collector) (*Process, error) {
+	r, err := health.Start(hc, checks...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	reg, err := NewProcessRegistry(r, collectors...)
 	if err != nil {
 		r.Shutdown()
-		return nil, nil, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	admin, err := ServeAdmin(addr, reg, r, logger)
+	admin, err := ServeAdmin(addr, reg, r, hc.Logger)
 	if err != nil {
 		r.Shutdown()
-		return nil, nil, err
+		return nil, err
 	}
-	return r, func() {
-		r.Shutdown()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = admin.Shutdown(ctx)
-	}, nil
+	return &Process{Readiness: r, admin: admin}, nil
+}
+
+// Addr is the admin listener's address.
+func (p *Process) Addr() string { return p.admin.Addr() }
+
+// Stop marks the process not ready, then closes the listener (bounded: 5 s).
+func (p *Process) Stop() {
+	p.Readiness.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.admin.Shutdown(ctx)
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/devstack/proctest"
-	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
 	"github.com/loanflow/loans/projector-service/internal/projector"
@@ -167,11 +167,7 @@ func TestCrash_KillAtRandomMomentsEndsAsAFreshReplay(t *testing.T) {
 	started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	conn, err := esdbconn.Dial(es.ConnectionString, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := esdbconntest.Dial(t, es.ConnectionString)
 	go func() { done <- projector.New(conn, fresh, quietLogger(), projector.Options{}).Run(ctx) }()
 	projectortest.WaitCheckpoint(t, fresh, lastLoan, 2*time.Minute)
 	cancel()

@@ -274,12 +274,12 @@ func runSubcommand(ctx context.Context, sub string, cfg config, logger *slog.Log
 // while it follows $all live and both stores answer (projector.Ready). The
 // returned stop marks it not ready, then closes the listener.
 func serveAdmin(addr string, p *projector.Projector, logger *slog.Logger) (stop func(), err error) {
-	_, stop, err = telemetry.ServeProcess(addr, logger, []health.Check{{Name: "projector", Func: p.Ready}},
+	admin, err := telemetry.ServeProcess(addr, health.Config{Logger: logger}, []health.Check{{Name: "projector", Func: p.Ready}},
 		append(p.Collectors(), esdbconn.Collectors()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("-admin-addr: %w", err)
 	}
-	return stop, nil
+	return admin.Stop, nil
 }
 
 func printRebuild(w io.Writer, res projector.RebuildResult) {

@@ -19,6 +19,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
+	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
 	"github.com/loanflow/loans/projector-service/internal/projectortest"
 )
@@ -140,11 +141,9 @@ func TestMain_Subcommands(t *testing.T) {
 
 	stop := s.run(t)
 	// run creates the read model's file; the query side opens it then.
-	for deadline := time.Now().Add(wait); !fileExists(s.path); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("run did not create %s within %v", s.path, wait)
-		}
-	}
+	poll.Until(t, wait, 10*time.Millisecond, func() (bool, string) {
+		return fileExists(s.path), "run did not create " + s.path
+	})
 	projectortest.WaitCheckpoint(t, s.open(t), last, wait)
 	log := stop()
 	if !strings.Contains(log, `"msg":"projector: event parked"`) || !strings.Contains(log, `"level":"ERROR"`) {

@@ -17,6 +17,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/readmodel/sqlitestore"
@@ -43,27 +44,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	es := eventstoretest.Start(t, eventstore.Config{})
-	e := &env{es: es, client: es.Client(t), conn: dial(t, es.ConnectionString), path: filepath.Join(t.TempDir(), "readmodel.db")}
+	e := &env{es: es, client: es.Client(t), conn: esdbconntest.Dial(t, es.ConnectionString), path: filepath.Join(t.TempDir(), "readmodel.db")}
 	e.store = openStore(t, e.path)
 	e.reader = openStore(t, e.path)
 	return e
-}
-
-// dial connects the projector to the event store as the service does.
-func dial(t *testing.T, connectionString string) *esdbconn.Conn {
-	t.Helper()
-	c, err := esdbconn.Dial(connectionString, nil)
-	if err != nil {
-		t.Fatalf("dial the event store: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close the event store connection: %v", err)
-		}
-	})
-	return c
 }
 
 func openStore(t *testing.T, path string) *sqlitestore.Store {

@@ -53,7 +53,7 @@ func TestProjector_EventStoreOutage(t *testing.T) {
 	es := eventstoretest.Start(t, eventstore.Config{})
 	client := es.Client(t) // the commands' way in, not through the proxy
 	proxy := esdbconntest.NewProxy(t, es.Addr.String())
-	conn := dial(t, proxy.ConnectionString())
+	conn := esdbconntest.Dial(t, proxy.ConnectionString())
 	path := filepath.Join(t.TempDir(), "readmodel.db")
 	store, reader := openStore(t, path), openStore(t, path)
 

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,7 +20,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/devstack/proctest"
-	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 	"github.com/loanflow/loans/platform/loanevents/eventgen"
 	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/rabbit/rabbittest"
@@ -126,11 +125,7 @@ func TestCrash_KillWhilePublishingLosesNothing(t *testing.T) {
 			t.Errorf("the last child's log lacks %s:\n%s", say, log)
 		}
 	}
-	conn, err := esdbconn.Dial(es.ConnectionString, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := esdbconntest.Dial(t, es.ConnectionString)
 	saved, ok, err := publisher.ReadCheckpoint(t.Context(), conn, publisher.CheckpointStream(exchange))
 	if end := want[len(want)-1].Position.Commit; err != nil || !ok || saved.Commit < end {
 		t.Errorf("checkpoint after SIGTERM: %+v (found %v, %v); want %d or later", saved, ok, err, end)

@@ -43,6 +43,7 @@ import (
 	"github.com/loanflow/loans/platform/envflag"
 	"github.com/loanflow/loans/platform/esdbconn"
 	"github.com/loanflow/loans/platform/esdblog"
+	"github.com/loanflow/loans/platform/health"
 	"github.com/loanflow/loans/platform/rabbit"
 	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/publisher-service/internal/publisher"
@@ -212,10 +213,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 // event store answers and a channel is open on the broker, not ready from
 // the moment ctx ends (SIGTERM). The returned stop closes the listener.
 func serveAdmin(ctx context.Context, addr string, p *publisher.Publisher, logger *slog.Logger) (stop func(), err error) {
-	r, stop, err := telemetry.ServeProcess(addr, logger, p.Checks(), append(p.Collectors(), esdbconn.Collectors()...)...)
+	admin, err := telemetry.ServeProcess(addr, health.Config{Logger: logger}, p.Checks(), append(p.Collectors(), esdbconn.Collectors()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("-admin-addr: %w", err)
 	}
-	context.AfterFunc(ctx, r.Shutdown)
-	return stop, nil
+	context.AfterFunc(ctx, admin.Readiness.Shutdown)
+	return admin.Stop, nil
 }

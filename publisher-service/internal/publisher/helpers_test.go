@@ -12,6 +12,7 @@ import (
 	"github.com/loanflow/loans/devstack/eventstore"
 	"github.com/loanflow/loans/devstack/eventstore/eventstoretest"
 	"github.com/loanflow/loans/platform/esdbconn"
+	"github.com/loanflow/loans/platform/esdbconn/esdbconntest"
 	"github.com/loanflow/loans/platform/poll"
 	"github.com/loanflow/loans/platform/rabbit/rabbittest"
 	"github.com/loanflow/loans/publisher-service/internal/publisher"
@@ -39,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	url := rabbittest.URL(t)
 	es := eventstoretest.Start(t, eventstore.Config{})
-	e := &env{es: es, client: es.Client(t), conn: dial(t, es.ConnectionString), url: url, exchange: rabbittest.Name("loans.events-test")}
+	e := &env{es: es, client: es.Client(t), conn: esdbconntest.Dial(t, es.ConnectionString), url: url, exchange: rabbittest.Name("loans.events-test")}
 	e.queue = publishertest.Bind(t, url, e.exchange)
 	return e
 }
@@ -48,23 +49,6 @@ func newEnv(t *testing.T) *env {
 func (e *env) config(t *testing.T) publisher.Config {
 	return publisher.Config{EventStore: e.conn, AMQPURL: e.url, Exchange: e.exchange, Logger: testLogger(t),
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, CheckpointInterval: 20 * time.Millisecond}
-}
-
-// dial connects to the event store as the service does.
-func dial(t *testing.T, connectionString string) *esdbconn.Conn {
-	t.Helper()
-	c, err := esdbconn.Dial(connectionString, nil)
-	if err != nil {
-		t.Fatalf("dial the event store: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close the event store connection: %v", err)
-		}
-	})
-	return c
 }
 
 // testLogger logs warnings and errors to the test's output (everything

@@ -248,7 +248,7 @@ func TestPublisher_EventStoreOutage(t *testing.T) {
 	e := newEnv(t)
 	proxy := esdbconntest.NewProxy(t, e.es.Addr.String())
 	cfg := e.config(t)
-	cfg.EventStore = dial(t, proxy.ConnectionString())
+	cfg.EventStore = esdbconntest.Dial(t, proxy.ConnectionString())
 	g := eventgen.New(4, t0)
 	publishertest.AppendLifecycles(t, e.client, g, 20)
 	r := start(t, cfg)
@@ -343,7 +343,7 @@ func TestPublisher_BrokerReady(t *testing.T) {
 		}
 	})
 	t.Run("NoBroker", func(t *testing.T) {
-		p, err := publisher.New(publisher.Config{EventStore: dial(t, "esdb://127.0.0.1:1?tls=false"), AMQPURL: "amqp://guest:guest@127.0.0.1:1/",
+		p, err := publisher.New(publisher.Config{EventStore: esdbconntest.Dial(t, "esdb://127.0.0.1:1?tls=false"), AMQPURL: "amqp://guest:guest@127.0.0.1:1/",
 			Logger: quiet, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
@@ -363,7 +363,7 @@ func TestPublisher_BrokerReady(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	conn := dial(t, "esdb://127.0.0.1:1?tls=false")
+	conn := esdbconntest.Dial(t, "esdb://127.0.0.1:1?tls=false")
 	for name, tc := range map[string]struct {
 		cfg  publisher.Config
 		want string

@@ -1,7 +1,6 @@
 package publisher_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -22,22 +21,12 @@ import (
 // the service does, and returns its address.
 func serveMetrics(t *testing.T, p *publisher.Publisher) string {
 	t.Helper()
-	r, err := health.Start(health.Config{Interval: 10 * time.Millisecond, Timeout: time.Second, Logger: quiet}, p.Checks()...)
+	admin, err := telemetry.ServeProcess("127.0.0.1:0", health.Config{Interval: 10 * time.Millisecond, Timeout: time.Second, Logger: quiet},
+		p.Checks(), p.Collectors()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := telemetry.NewProcessRegistry(r, p.Collectors()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := telemetry.ServeAdmin("127.0.0.1:0", reg, r, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		r.Shutdown()
-		_ = admin.Shutdown(context.Background())
-	})
+	t.Cleanup(admin.Stop)
 	return admin.Addr()
 }
 
