@@ -97,7 +97,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/loanflow/loans/platform/readmodel"
 )
@@ -207,17 +208,20 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
+	if err := enableWAL(ctx, dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages), cfg.busyTimeout); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
 	s := &Store{ckptDSN: dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages)}
 	if s.writes, err = openPool(ctx, dsn(abs, cfg, cfg.writeCacheKiB, writerCheckpointPages), 1); err != nil {
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlitestore: open %s: writer: %w", path, err)
 	}
 	if s.reads, err = openPool(ctx, dsn(abs, cfg, cfg.readCacheKiB, WALCheckpointPages), cfg.maxConns); err != nil {
 		s.writes.db.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlitestore: open %s: readers: %w", path, err)
 	}
 	if err := s.init(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlitestore: open %s: init: %w", path, err)
 	}
 	for _, p := range []*pool{s.writes, s.reads} {
 		if p.base, err = prepareBase(ctx, p.db); err != nil {
@@ -240,17 +244,53 @@ func dsn(abs string, cfg config, cacheKiB, autocheckpointPages int) string {
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", fmt.Sprint(cfg.busyTimeout.Milliseconds()))
-	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", synchronous)
 	q.Set("_txlock", "immediate") // read-write transactions; reads use read-only (deferred) ones
-	// The driver runs these before setting the journal mode, so that the
-	// page size applies to a new file.
+	// The page size applies to a new file only, before enableWAL writes it.
 	q.Add("_pragma", fmt.Sprintf("page_size(%d)", PageSize))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpointPages))
 	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Add("_pragma", "temp_store(MEMORY)")
 	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + q.Encode()
+}
+
+// enableWAL puts the file in WAL mode, which lasts in the file, so the
+// pools' connections find it set. It is done once, on a connection of its
+// own, and retried: two processes opening a new file at once (the projector
+// and the query service do) race to convert it, and SQLite answers the
+// loser SQLITE_BUSY at once rather than wait on the busy timeout, since
+// waiting while holding its shared lock could deadlock.
+func enableWAL(ctx context.Context, dsn string, patience time.Duration) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	deadline := time.Now().Add(patience)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is %q, not wal: the file system may not support WAL's shared memory", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("set WAL mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // openPool opens a pool of up to conns connections.
