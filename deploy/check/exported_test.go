@@ -2,29 +2,23 @@ package check
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"testing"
-	"time"
-
-	"github.com/loanflow/loans/devstack/proctest"
+	"github.com/loanflow/loans/devstack/systemtest"
 	"github.com/loanflow/loans/platform/poll"
 )
 
@@ -42,59 +36,21 @@ func TestRunningSystem_ExportsTheMetricsAndTracesTheDeploymentUses(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serviceEnv(t) // builds the four services into buildDir
-	devBins := filepath.Join(buildDir, "dev")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", devBins+string(filepath.Separator), "./devstack/cmd/eventstore", "./devstack/cmd/identity")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data := t.TempDir()
-	es, idp := freeAddr(t), freeAddr(t)
-	issuer := "http://" + idp
-	esURL := "esdb://" + es + "?tls=false"
-	start := func(name string, env []string, bin string, args ...string) *proctest.Process {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
-		return proctest.Start(t, name, cmd)
-	}
-	start("eventstore", nil, filepath.Join(devBins, "eventstore"), "-addr", es, "-in-memory")
-	start("identity", nil, filepath.Join(devBins, "identity"), "-addr", idp, "-in-memory")
 	traces := startOTLPReceiver(t)
-	otlp := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + traces.url, "OTEL_BSP_SCHEDULE_DELAY=100"}
-	oidc := append([]string{"OIDC_ISSUER_URL=" + issuer, "OIDC_AUDIENCE=loans-api"}, otlp...)
-	cmdHTTP, queryHTTP := freeAddr(t), freeAddr(t)
-	admins := map[string]string{"command-service": freeAddr(t), "projector-service": freeAddr(t), "query-service": freeAddr(t)}
-	readModel := "sqlite:" + filepath.Join(data, "readmodel.db")
-	procs := []*proctest.Process{
-		start("command-service", oidc, filepath.Join(buildDir, "command-service"), "-eventstore", esURL,
-			"-grpc-addr", freeAddr(t), "-http-addr", cmdHTTP, "-admin-addr", admins["command-service"]),
-		start("projector-service", otlp, filepath.Join(buildDir, "projector-service"), "run", "-eventstore", esURL,
-			"-readmodel", readModel, "-admin-addr", admins["projector-service"]),
-		start("query-service", oidc, filepath.Join(buildDir, "query-service"), "-readmodel", readModel,
-			"-grpc-addr", freeAddr(t), "-http-addr", queryHTTP, "-admin-addr", admins["query-service"]),
-	}
-	if broker := amqpURL(); broker != "" {
-		admins["publisher-service"] = freeAddr(t)
-		procs = append(procs, start("publisher-service", otlp, filepath.Join(buildDir, "publisher-service"), "-eventstore", esURL,
-			"-amqp-url", broker, "-exchange", fmt.Sprintf("deploy-check.events-%d", time.Now().UnixNano()),
-			"-admin-addr", admins["publisher-service"]))
+	cfg := systemtest.Config{Env: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + traces.url, "OTEL_BSP_SCHEDULE_DELAY=100"}}
+	if cfg.AMQPURL = systemtest.Broker(); cfg.AMQPURL != "" {
+		cfg.Exchange = fmt.Sprintf("deploy-check.events-%d", time.Now().UnixNano())
 	} else {
 		t.Log("SKIPPED: no RabbitMQ answers at 127.0.0.1:5672: the publisher's metrics (loans_publisher_*) are not checked")
 		want = slices.DeleteFunc(want, func(n string) bool { return strings.HasPrefix(n, "loans_publisher_") })
 	}
-	for name, addr := range admins {
-		poll.Until(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
-			code, _, err := get("http://"+addr+"/readyz", "")
-			return err == nil && code == 200, fmt.Sprintf("%s not ready (%d, %v)", name, code, err)
-		})
-	}
+	sys := systemtest.Start(t, cfg)
 
 	// One lifecycle: ada requests and submits, lena approves, ada signs and
 	// reads her application with the consistency token.
-	ada, lena := token(t, issuer, "ada"), token(t, issuer, "lena")
+	ada, lena := sys.Token(t, "ada"), sys.Token(t, "lena")
 	id := "0b9e5c1e-4a0e-4c57-9c1e-8a0b7b0e8e42"
-	base := "http://" + cmdHTTP + "/v1/loan-applications"
+	base := sys.CommandHTTP + "/v1/loan-applications"
 	post(t, base, ada, `{"loanApplicationUuid":"`+id+`","amount":1200,"duration":24}`)
 	post(t, base, ada, `{"loanApplicationUuid":"`+id+`","amount":100,"duration":24}`) // refused
 	// The caller's trace: its traceparent on the submission and the query.
@@ -115,7 +71,7 @@ func TestRunningSystem_ExportsTheMetricsAndTracesTheDeploymentUses(t *testing.T)
 		_ = json.Unmarshal([]byte(body), &signed)
 		return code == 200, fmt.Sprintf("sign: %d %s", code, body)
 	})
-	code, body := getWith(t, "http://"+queryHTTP+"/v1/loan-applications/"+id+"?consistencyToken="+signed.Result.CommitPosition, ada,
+	code, body := getWith(t, sys.QueryHTTP+"/v1/loan-applications/"+id+"?consistencyToken="+signed.Result.CommitPosition, ada,
 		"traceparent", "00-"+traceID+"-c7ad6b7169203332-01")
 	if code != 200 {
 		t.Fatalf("query: %d %s", code, body)
@@ -124,8 +80,8 @@ func TestRunningSystem_ExportsTheMetricsAndTracesTheDeploymentUses(t *testing.T)
 	var missing []string
 	poll.Until(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		exported := map[string]bool{}
-		for name, addr := range admins {
-			code, body, err := get("http://"+addr+"/metrics", "")
+		for name, admin := range sys.Admin {
+			code, body, err := get(admin+"/metrics", "")
 			if err != nil || code != 200 {
 				return false, fmt.Sprintf("%s /metrics: %d %v", name, code, err)
 			}
@@ -151,9 +107,7 @@ func TestRunningSystem_ExportsTheMetricsAndTracesTheDeploymentUses(t *testing.T)
 		}
 		return true, ""
 	})
-	for _, p := range procs {
-		p.Terminate(30 * time.Second)
-	}
+	sys.Stop()
 }
 
 // otlpReceiver takes the traces the services export over OTLP/HTTP.
@@ -245,51 +199,6 @@ func familyNames(body string) []string {
 		}
 	}
 	return out
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// amqpURL is the machine's broker when one answers, else "".
-func amqpURL() string {
-	u := os.Getenv("AMQP_TEST_URL")
-	if u == "" {
-		u = "amqp://guest:guest@127.0.0.1:5672/"
-	}
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	conn, err := net.DialTimeout("tcp", parsed.Host, 2*time.Second)
-	if err != nil {
-		return ""
-	}
-	conn.Close()
-	return u
-}
-
-func token(t *testing.T, issuer, user string) string {
-	t.Helper()
-	resp, err := http.PostForm(issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {"loans-cli"},
-		"username": {user}, "password": {user}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.AccessToken == "" {
-		t.Fatalf("token for %s: %d %v", user, resp.StatusCode, err)
-	}
-	return v.AccessToken
 }
 
 func get(u, bearer string) (int, string, error) {
