@@ -38,7 +38,10 @@ export async function applicationView(ctx) {
     clearTimeout(timer);
   });
 
-  async function refresh() {
+  // afterAct: the read right after this page's own command, whose outcome
+  // stays shown; a change someone else made clears it, as it no longer
+  // describes the application.
+  async function refresh({ afterAct = false } = {}) {
     const token = consistencyToken;
     consistencyToken = undefined; // once caught up, later reads need not wait
     let app;
@@ -69,6 +72,7 @@ export async function applicationView(ctx) {
         onPick: (e) => ctx.navigate(`/time-travel?id=${id}&at=${encodeURIComponent(e.occurredAt)}`),
       }));
     }
+    if (statusChanged && !afterAct) outcome.replaceChildren();
     if (statusChanged) renderActions(app);
     follow();
   }
@@ -90,7 +94,7 @@ export async function applicationView(ctx) {
       outcome.replaceChildren(h('p', { class: 'success', role: 'status' }, done));
       ctx.announce(done);
       clearTimeout(timer);
-      await refresh();
+      await refresh({ afterAct: true });
       return true;
     } catch (err) {
       outcome.replaceChildren(refusal(err, { title: 'Refused.' }));
