@@ -3,6 +3,7 @@ module github.com/loanflow/loans/loanctl
 go 1.26.0
 
 require (
+	github.com/gofrs/flock v0.13.2
 	github.com/google/uuid v1.6.0
 	github.com/loanflow/loans/devstack v0.0.0
 	github.com/loanflow/loans/gen v0.0.0

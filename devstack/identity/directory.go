@@ -30,11 +30,14 @@ const (
 	reservedSubjectPrefix = "system:"
 )
 
-// The grant types a client may be given in the file.
+// The grant types a client may be given in the file. refresh_token lets a
+// client ask for offline_access with the password and authorization_code
+// grants (never with client_credentials) and then use the refresh tokens.
 const (
 	grantPassword          = "password"
 	grantAuthorizationCode = "authorization_code"
 	grantClientCredentials = "client_credentials"
+	grantRefreshToken      = "refresh_token"
 )
 
 // The kinds of client (RFC 6749 section 2.1 and RFC 8252).
@@ -60,6 +63,7 @@ type principal struct {
 	subject  string
 	username string // preferred_username
 	roles    []string
+	disabled bool // a user who may no longer log in or refresh
 }
 
 type user struct {
@@ -96,6 +100,7 @@ type fileUser struct {
 	Subject  string   `yaml:"subject"`
 	Password string   `yaml:"password"`
 	Roles    []string `yaml:"roles"`
+	Disabled bool     `yaml:"disabled"`
 }
 
 type fileClient struct {
@@ -186,7 +191,8 @@ func build(source string, f usersFile) (*Directory, []error) {
 		if err != nil {
 			bad("%s: %w", where, err)
 		}
-		u := &user{name: fu.Name, password: fu.Password, principal: &principal{subject: subject, username: fu.Name, roles: roles}}
+		u := &user{name: fu.Name, password: fu.Password,
+			principal: &principal{subject: subject, username: fu.Name, roles: roles, disabled: fu.Disabled}}
 		d.users[u.name] = u
 		d.principals[subject] = u.principal
 	}
@@ -224,11 +230,14 @@ func build(source string, f usersFile) (*Directory, []error) {
 				bad("%s: grant %q given twice", where, g)
 			case g == grantClientCredentials && fc.Type != clientConfidential:
 				bad("%s: client_credentials needs a confidential client", where)
-			case g == grantPassword, g == grantAuthorizationCode, g == grantClientCredentials:
+			case g == grantPassword, g == grantAuthorizationCode, g == grantClientCredentials, g == grantRefreshToken:
 			default:
-				bad("%s: grant %q is none of password, authorization_code, client_credentials", where, g)
+				bad("%s: grant %q is none of password, authorization_code, client_credentials, refresh_token", where, g)
 			}
 			c.grants = append(c.grants, g)
+		}
+		if c.allows(grantRefreshToken) && !c.allows(grantPassword) && !c.allows(grantAuthorizationCode) {
+			bad("%s: refresh_token goes with the password or authorization_code grant: refresh tokens are a user's", where)
 		}
 		if c.allows(grantAuthorizationCode) != (len(fc.RedirectURIs) > 0) {
 			bad("%s: redirect_uris go with the authorization_code grant, and it needs some", where)
@@ -322,18 +331,28 @@ func (d *Directory) Usernames() []string {
 	return names
 }
 
-// authenticate returns the user with this name and password. It takes as
-// long for an unknown name as for a wrong password.
+// authenticate returns the user with this name and password, unless
+// disabled. It takes as long for an unknown name as for a wrong password.
 func (d *Directory) authenticate(name, password string) (*user, bool) {
 	u := d.users[name]
 	want := "\x00unknown user"
 	if u != nil {
 		want = u.password
 	}
-	if !secretEqual(password, want) || u == nil {
+	if !secretEqual(password, want) || u == nil || u.disabled {
 		return nil, false
 	}
 	return u, true
+}
+
+// active is the user or service account a token may still be issued for:
+// nil when the subject is unknown or disabled.
+func (d *Directory) active(subject string) *principal {
+	p := d.principals[subject]
+	if p == nil || p.disabled {
+		return nil
+	}
+	return p
 }
 
 // authenticateClient returns the confidential client with this id and secret.

@@ -39,13 +39,26 @@ func TestDefaultDirectory(t *testing.T) {
 		t.Errorf("loans-integration's service account: %+v, want roles [ops]", p)
 	}
 	for id, grants := range map[string][]string{
-		"loans-cli":         {grantPassword, grantAuthorizationCode},
-		"loans-web":         {grantAuthorizationCode},
+		"loans-cli":         {grantPassword, grantAuthorizationCode, grantRefreshToken},
+		"loans-web":         {grantAuthorizationCode, grantRefreshToken},
 		"loans-integration": {grantClientCredentials},
 	} {
 		if c := d.clients[id]; c == nil || !slices.Equal(c.grants, grants) {
 			t.Errorf("client %s: %+v, want grants %v", id, c, grants)
 		}
+	}
+}
+
+func TestParseDirectory_DisabledUser(t *testing.T) {
+	d, err := ParseDirectory("test.yaml", []byte("users:\n  - {name: zoe, password: zoe, disabled: true}\n  - {name: yan, password: yan}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.authenticate("zoe", "zoe"); ok {
+		t.Error("a disabled user logs in")
+	}
+	if d.active("zoe") != nil || d.active("yan") == nil || d.active("nobody") != nil {
+		t.Errorf("active: zoe %v yan %v nobody %v, want only yan", d.active("zoe"), d.active("yan"), d.active("nobody"))
 	}
 }
 
@@ -104,6 +117,8 @@ func TestParseDirectory_Refuses(t *testing.T) {
 			`starts with "system:"`},
 		"ServiceAccountSystemRole": {"clients:\n  - {id: c, type: confidential, secret: s, grants: [client_credentials], roles: [system]}\n",
 			"reserved"},
+		"RefreshTokensForAServiceAccount": {"clients:\n  - {id: c, type: confidential, secret: s, grants: [client_credentials, refresh_token]}\n",
+			"refresh_token goes with the password or authorization_code grant"},
 		"RolesWithoutClientCredentials": {"clients:\n  - {id: c, type: native, grants: [password], roles: [ops]}\n",
 			"roles go with the client_credentials grant"},
 	} {

@@ -4,15 +4,26 @@
 // file in the repository (users.yaml).
 //
 // The protocol is zitadel's OpenID Provider library (github.com/zitadel/oidc
-// pkg/op): discovery, JWKS, the authorization endpoint, and the token
-// endpoint at POST /token for the authorization_code (PKCE) and
-// client_credentials grants. This package adds what op leaves out: the
-// users and clients (Directory), the signing key kept in a data folder, a
-// login page, and the resource owner password grant that Keycloak calls
-// direct access grants (op does not implement it), signed with the same key
-// and carrying the same claims. Access tokens are RS256 JWTs with iss, sub,
-// aud, exp, iat, nbf, jti, client_id, azp, roles, preferred_username and
-// scope.
+// pkg/op): discovery, JWKS, the authorization endpoint, the token endpoint
+// at POST /token for the authorization_code (PKCE), client_credentials and
+// refresh_token grants, and the revocation endpoint (RFC 7009) at POST
+// /revoke. This package adds what op leaves out: the users and clients
+// (Directory), the signing key kept in a data folder, a login page, the
+// resource owner password grant that Keycloak calls direct access grants
+// (op does not implement it), signed with the same key and carrying the
+// same claims, and the refresh tokens' store. Access tokens are RS256 JWTs
+// with iss, sub, aud, exp, iat, nbf, jti, client_id, azp, roles,
+// preferred_username and scope.
+//
+// Refresh tokens are issued as Keycloak, Entra or Auth0 issue them: to a
+// user's grant (password or authorization_code, never client_credentials)
+// that asked for scope offline_access, from a client allowed the
+// refresh_token grant. They are opaque, kept in memory (a restart ends every
+// login), live Config.RefreshTokenTTL from the login, and rotate: each use
+// answers with a new one and ends the one used; using an ended one again
+// revokes every token of that login (refresh.go). A refresh reads the user's
+// roles from the directory afresh, and is refused once the user is disabled
+// or removed from it (SetDirectory).
 //
 // A test starts one on a loopback port with
 //
@@ -42,8 +53,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultAudience = "loans-api"
-	DefaultTokenTTL = time.Hour
+	DefaultAudience        = "loans-api"
+	DefaultTokenTTL        = time.Hour
+	DefaultRefreshTokenTTL = 8 * time.Hour
 )
 
 // Config says how a provider runs.
@@ -62,9 +74,16 @@ type Config struct {
 	DataDir string
 	// TokenTTL is the lifetime of access and ID tokens (default 1h).
 	TokenTTL time.Duration
+	// RefreshTokenTTL is how long a login may be refreshed (default 8h): a
+	// refresh token, and every token it is rotated into, expires this long
+	// after the login that asked for offline_access. Rotation does not
+	// extend it.
+	RefreshTokenTTL time.Duration
 	// Logger receives the provider's own logs (default: none). zitadel's op
 	// logs to slog.Default.
 	Logger *slog.Logger
+
+	now func() time.Time // the refresh tokens' clock (default time.Now); tests move it
 }
 
 // Provider is the identity provider as an http.Handler.
@@ -93,6 +112,12 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.TokenTTL < time.Second {
 		return nil, fmt.Errorf("identity: token lifetime %s is too short", cfg.TokenTTL)
 	}
+	if cfg.RefreshTokenTTL == 0 {
+		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if cfg.RefreshTokenTTL < time.Second {
+		return nil, fmt.Errorf("identity: refresh token lifetime %s is too short", cfg.RefreshTokenTTL)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -118,7 +143,7 @@ func New(cfg Config) (*Provider, error) {
 
 	p := &Provider{cfg: cfg, logger: cfg.Logger}
 	p.storage = &storage{
-		dir:      cfg.Directory,
+		refresh:  newRefreshTokens(cfg.RefreshTokenTTL, cfg.Logger),
 		key:      key,
 		audience: cfg.Audience,
 		ttl:      cfg.TokenTTL,
@@ -127,10 +152,15 @@ func New(cfg Config) (*Provider, error) {
 		requests: map[string]*authRequest{},
 		codes:    map[string]string{},
 	}
+	p.storage.dir.Store(cfg.Directory)
+	if cfg.now != nil {
+		p.storage.refresh.now = cfg.now
+	}
 	opConfig := &op.Config{
-		CodeMethodS256:  true,
-		AuthMethodPost:  true,
-		SupportedScopes: supportedScopes,
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       supportedScopes,
 		SupportedClaims: []string{
 			"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "amr", "at_hash", "c_hash",
 			"azp", "client_id", "scope", "roles", "preferred_username",
@@ -179,6 +209,15 @@ func (p *Provider) Audience() string { return p.cfg.Audience }
 // KeyID is the `kid` of the signing key.
 func (p *Provider) KeyID() string { return p.storage.key.id }
 
+// SetDirectory replaces the users and clients (d is not nil), as reloading
+// the users file would. It takes effect at the next request: a refresh
+// carries the roles the user has in d, and is refused for a user d
+// disables or leaves out.
+func (p *Provider) SetDirectory(d *Directory) {
+	p.storage.dir.Store(d)
+	p.logger.Info("identity: directory replaced", "users_file", d.Source())
+}
+
 // intercept runs inside op's router, after its CORS handling and once the
 // issuer is in the context: it serves the discovery document (op's, with the
 // password grant added) and the password grant; the rest goes on to op.
@@ -206,7 +245,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	doc := op.CreateDiscoveryConfig(r.Context(), p.op, p.storage)
 	// What is really offered: op lists the implicit and JWT bearer grants,
 	// id_token response types, plain PKCE and a device endpoint regardless.
-	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeClientCredentials, grantPassword}
+	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeClientCredentials, grantPassword, oidc.GrantTypeRefreshToken}
 	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	doc.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	doc.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodNone, oidc.AuthMethodBasic, oidc.AuthMethodPost}

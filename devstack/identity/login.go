@@ -73,7 +73,7 @@ func (p *Provider) loginHandler() http.Handler {
 			return
 		}
 		view.Username = r.PostForm.Get("username")
-		u, ok := p.storage.dir.authenticate(view.Username, r.PostForm.Get("password"))
+		u, ok := p.storage.directory().authenticate(view.Username, r.PostForm.Get("password"))
 		if !ok {
 			p.logger.Warn("identity: login refused", "client_id", req.clientID, "username", view.Username)
 			view.Error = "Invalid username or password."

@@ -15,8 +15,9 @@ import (
 // passwordGrant serves grant_type=password (RFC 6749 section 4.3; Keycloak's
 // direct access grants), which zitadel's op does not implement. The tokens
 // are made by op's own functions, so they are signed and shaped exactly as
-// the other grants' are. Parameters are read from the form body only, never
-// from the URL.
+// the other grants' are; with offline_access granted, a refresh token
+// begins a family as an authorization code's does. Parameters are read
+// from the form body only, never from the URL.
 func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	refuse := func(e *oidc.Error, clientID, username string) {
 		p.logger.Warn("identity: password grant refused", "error", string(e.ErrorType), "reason", e.Description,
@@ -34,7 +35,8 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		refuse(e, clientID, "")
 		return
 	}
-	c := p.storage.dir.clients[clientID]
+	dir := p.storage.directory()
+	c := dir.clients[clientID]
 	switch {
 	case clientID == "":
 		refuse(oidc.ErrInvalidClient().WithDescription("client_id is missing"), clientID, "")
@@ -46,7 +48,7 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		refuse(oidc.ErrInvalidClient().WithDescription("a public client has no secret"), clientID, "")
 		return
 	case !c.public():
-		if _, ok := p.storage.dir.authenticateClient(clientID, secret); !ok {
+		if _, ok := dir.authenticateClient(clientID, secret); !ok {
 			refuse(oidc.ErrInvalidClient().WithDescription("wrong client secret"), clientID, "")
 			return
 		}
@@ -60,7 +62,7 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		refuse(oidc.ErrInvalidRequest().WithDescription("username and password are required"), clientID, username)
 		return
 	}
-	u, ok := p.storage.dir.authenticate(username, password)
+	u, ok := dir.authenticate(username, password)
 	if !ok {
 		refuse(oidc.ErrInvalidGrant().WithDescription("invalid user credentials"), clientID, username)
 		return
@@ -70,7 +72,7 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		subject:  u.subject,
 		clientID: c.id,
 		audience: []string{p.cfg.Audience},
-		scopes:   grantScopes(strings.Fields(r.PostForm.Get("scope"))),
+		scopes:   grantScopes(strings.Fields(r.PostForm.Get("scope")), c.allows(grantRefreshToken)),
 		amr:      []string{"pwd"},
 		authTime: time.Now(),
 	}
@@ -94,7 +96,14 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.logger.Info("identity: token issued", "grant_type", grantPassword, "client_id", c.id, "sub", u.subject)
+	if slices.Contains(req.scopes, oidc.ScopeOfflineAccess) {
+		resp.RefreshToken = p.storage.refresh.begin(grant{
+			subject: req.subject, clientID: req.clientID, scopes: req.scopes, audience: req.audience,
+			amr: req.amr, authTime: req.authTime,
+		})
+	}
+	p.logger.Info("identity: token issued", "grant_type", grantPassword, "client_id", c.id, "sub", u.subject,
+		"refresh_token", resp.RefreshToken != "")
 	httphelper.MarshalJSON(w, resp)
 }
 

@@ -3,12 +3,14 @@ package identity
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -21,13 +23,16 @@ import (
 const authRequestTTL = 10 * time.Minute
 
 // supportedScopes are the scopes granted; others asked for are dropped.
-var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile}
+var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeOfflineAccess}
 
 // grantScopes keeps the supported scopes asked for, "profile" when none.
-func grantScopes(asked []string) []string {
+// offline_access (a refresh token) is kept only when offline is true: for a
+// user's grant, password or authorization_code, to a client allowed the
+// refresh_token grant.
+func grantScopes(asked []string, offline bool) []string {
 	var granted []string
 	for _, s := range asked {
-		if slices.Contains(supportedScopes, s) && !slices.Contains(granted, s) {
+		if slices.Contains(supportedScopes, s) && !slices.Contains(granted, s) && (s != oidc.ScopeOfflineAccess || offline) {
 			granted = append(granted, s)
 		}
 	}
@@ -38,11 +43,13 @@ func grantScopes(asked []string) []string {
 }
 
 // storage is what zitadel's op needs from us (op.Storage and
-// op.ClientCredentialsStorage): the directory, the key, and the
-// authorization requests in flight, in memory. Tokens are JWTs and not kept:
-// nothing is revoked before it expires.
+// op.ClientCredentialsStorage): the directory, the key, and, in memory, the
+// authorization requests in flight and the refresh tokens (refresh.go).
+// Access and ID tokens are JWTs and not kept: they cannot be revoked before
+// they expire.
 type storage struct {
-	dir      *Directory
+	dir      atomic.Pointer[Directory] // replaced whole by Provider.SetDirectory
+	refresh  *refreshTokens
 	key      *signingKey
 	audience string
 	ttl      time.Duration
@@ -62,6 +69,8 @@ var (
 )
 
 var errNotFound = errors.New("not found")
+
+func (s *storage) directory() *Directory { return s.dir.Load() }
 
 func (s *storage) opClient(c *client) opClient {
 	return opClient{client: c, loginURL: s.loginURL, ttl: s.ttl}
@@ -122,7 +131,7 @@ func (a *authRequest) expired(now time.Time) bool { return now.Sub(a.created) > 
 // S256 required of public clients, and no silent login (there are no
 // sessions: every authorization asks for the password).
 func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	c := s.dir.clients[req.ClientID]
+	c := s.directory().clients[req.ClientID]
 	if c == nil {
 		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client")
 	}
@@ -146,7 +155,7 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 		redirectURI:  req.RedirectURI,
 		state:        req.State,
 		nonce:        req.Nonce,
-		scopes:       grantScopes(req.Scopes),
+		scopes:       grantScopes(req.Scopes, c.allows(grantRefreshToken)),
 		responseType: req.ResponseType,
 		responseMode: req.ResponseMode,
 		audience:     []string{s.audience},
@@ -259,29 +268,116 @@ func (t *tokenRequest) GetClientID() string    { return t.clientID }
 func (t *tokenRequest) GetAMR() []string       { return t.amr }
 func (t *tokenRequest) GetAuthTime() time.Time { return t.authTime }
 
+// refreshRequest is a refresh_token grant (op.RefreshTokenRequest): what
+// the login granted, and the scopes of this refresh, which op checks are
+// among them.
+type refreshRequest struct {
+	granted grant
+	scopes  []string
+}
+
+var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
+
+func (r *refreshRequest) GetSubject() string               { return r.granted.subject }
+func (r *refreshRequest) GetAudience() []string            { return r.granted.audience }
+func (r *refreshRequest) GetScopes() []string              { return r.scopes }
+func (r *refreshRequest) GetClientID() string              { return r.granted.clientID }
+func (r *refreshRequest) GetAMR() []string                 { return r.granted.amr }
+func (r *refreshRequest) GetAuthTime() time.Time           { return r.granted.authTime }
+func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
+
 // CreateAccessToken gives the token its ID (jti) and expiry; op signs it.
 func (s *storage) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
 	return rand.Text(), time.Now().Add(s.ttl), nil
 }
 
-var errNoRefreshTokens = errors.New("refresh tokens are not supported")
-
-func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errNoRefreshTokens
+// CreateAccessAndRefreshTokens is called by op for an authorization code
+// whose request had offline_access granted (a new family) and for the
+// refresh_token grant (the family's token rotated). The password grant
+// begins its families itself (password.go); client_credentials never gets
+// here.
+func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	var refreshToken, clientID string
+	switch r := req.(type) {
+	case *refreshRequest:
+		t, e := s.refresh.rotate(current)
+		if e != nil {
+			return "", "", time.Time{}, e
+		}
+		refreshToken, clientID = t, r.GetClientID()
+	case op.AuthRequest:
+		clientID = r.GetClientID()
+		refreshToken = s.refresh.begin(grant{
+			subject: r.GetSubject(), clientID: clientID, scopes: r.GetScopes(), audience: r.GetAudience(),
+			amr: r.GetAMR(), authTime: r.GetAuthTime(),
+		})
+	default:
+		return "", "", time.Time{}, fmt.Errorf("no refresh token for a %T", req)
+	}
+	s.logger.Info("identity: refresh token issued", "client_id", clientID, "sub", req.GetSubject(), "rotated", current != "")
+	return rand.Text(), refreshToken, time.Now().Add(s.ttl), nil
 }
 
-func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, oidc.ErrInvalidGrant().WithDescription("refresh tokens are not supported")
+// TokenRequestByRefreshToken checks a refresh token (refresh.go: current,
+// unexpired, else refused; a rotated one revokes its family) and that its
+// user may still have tokens: removed from the directory or disabled, the
+// family is revoked. The roles are not kept: the access token made next
+// reads them from the directory.
+func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	id, g, e := s.refresh.grantOf(token)
+	if e != nil {
+		return nil, e
+	}
+	if s.directory().active(g.subject) == nil {
+		s.refresh.revoke(id)
+		s.logger.Warn("identity: refresh refused: the user is disabled or no longer in the directory", "client_id", g.clientID, "sub", g.subject)
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user is disabled or no longer exists")
+	}
+	return &refreshRequest{granted: g, scopes: slices.Clone(g.scopes)}, nil
 }
 
-func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
+// refreshTokenIDPrefix marks the token IDs GetRefreshTokenInfo gives for
+// RevokeToken, which also receives access tokens' jti.
+const refreshTokenIDPrefix = "refresh-family:"
+
+// GetRefreshTokenInfo tells op's revocation endpoint whether a token is one
+// of our refresh tokens (op.ErrInvalidRefreshToken when not: it then tries
+// it as an access token).
+func (s *storage) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
+	id, g, ok := s.refresh.familyOf(token)
+	if !ok {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return g.subject, refreshTokenIDPrefix + base64.RawURLEncoding.EncodeToString(id[:]), nil
 }
 
-// RevokeToken accepts and forgets: a JWT stays valid until it expires.
-func (s *storage) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
+// RevokeToken (RFC 7009) ends a refresh token's family, whichever of its
+// tokens is presented, if the client revoking it is the one it was issued
+// to. An access token is accepted and forgotten: a JWT stays valid until it
+// expires. An unknown token is no error (RFC 7009 section 2.2).
+func (s *storage) RevokeToken(_ context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
+	raw, ok := strings.CutPrefix(tokenOrID, refreshTokenIDPrefix)
+	if !ok {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	var id familyID
+	if err != nil || len(b) != len(id) {
+		return nil
+	}
+	copy(id[:], b)
+	if g, ok := s.refresh.grantOfFamily(id); ok {
+		if g.clientID != clientID {
+			return oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
+		}
+		s.refresh.revoke(id)
+		s.logger.Info("identity: refresh token revoked", "client_id", clientID, "sub", g.subject)
+	}
+	return nil
+}
 
-// TerminateSession has nothing to end: no sessions are kept.
+// TerminateSession has nothing to end: no sessions are kept. Refresh
+// tokens are ended by the revocation endpoint.
 func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
 
 // GetPrivateClaimsFromRequest adds to every access token what the services
@@ -298,10 +394,12 @@ func (s *storage) GetPrivateClaimsFromScopes(_ context.Context, subject, clientI
 	return s.privateClaims(subject, clientID, scopes)
 }
 
+// privateClaims reads the roles from the directory as it is now: a refresh
+// carries the roles the user has then.
 func (s *storage) privateClaims(subject, clientID string, scopes []string) (map[string]any, error) {
-	p := s.dir.principals[subject]
+	p := s.directory().active(subject)
 	if p == nil {
-		return nil, fmt.Errorf("subject %q %w", subject, errNotFound)
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user is disabled or no longer exists")
 	}
 	claims := map[string]any{
 		"roles":              slices.Clone(p.roles),
@@ -324,10 +422,14 @@ func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo,
 }
 
 func (s *storage) SetUserinfoFromToken(_ context.Context, info *oidc.UserInfo, _, subject, _ string) error {
+	p := s.directory().active(subject)
+	if p == nil {
+		return fmt.Errorf("subject %q %w or disabled", subject, errNotFound)
+	}
 	if err := s.setUserinfo(info, subject, []string{oidc.ScopeProfile}); err != nil {
 		return err
 	}
-	info.AppendClaims("roles", slices.Clone(s.dir.principals[subject].roles))
+	info.AppendClaims("roles", slices.Clone(p.roles))
 	return nil
 }
 
@@ -341,9 +443,9 @@ func (s *storage) SetIntrospectionFromToken(_ context.Context, resp *oidc.Intros
 }
 
 func (s *storage) setUserinfo(info *oidc.UserInfo, subject string, scopes []string) error {
-	p := s.dir.principals[subject]
+	p := s.directory().active(subject)
 	if p == nil {
-		return fmt.Errorf("subject %q %w", subject, errNotFound)
+		return fmt.Errorf("subject %q %w or disabled", subject, errNotFound)
 	}
 	info.Subject = p.subject
 	if slices.Contains(scopes, oidc.ScopeProfile) {
@@ -355,7 +457,7 @@ func (s *storage) setUserinfo(info *oidc.UserInfo, subject string, scopes []stri
 // ---- clients ----
 
 func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
-	c := s.dir.clients[id]
+	c := s.directory().clients[id]
 	if c == nil {
 		return nil, fmt.Errorf("client %q %w", id, errNotFound)
 	}
@@ -363,14 +465,14 @@ func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, 
 }
 
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
-	if _, ok := s.dir.authenticateClient(id, secret); !ok {
+	if _, ok := s.directory().authenticateClient(id, secret); !ok {
 		return errors.New("unknown client or wrong secret")
 	}
 	return nil
 }
 
 func (s *storage) ClientCredentials(_ context.Context, id, secret string) (op.Client, error) {
-	c, ok := s.dir.authenticateClient(id, secret)
+	c, ok := s.directory().authenticateClient(id, secret)
 	if !ok {
 		return nil, errors.New("unknown client or wrong secret")
 	}
@@ -383,7 +485,7 @@ func (s *storage) ClientCredentialsTokenRequest(_ context.Context, id string, sc
 		subject:  id,
 		clientID: id,
 		audience: []string{s.audience},
-		scopes:   grantScopes(scopes),
+		scopes:   grantScopes(scopes, false), // never offline_access: a refresh token is a user's
 	}, nil
 }
 

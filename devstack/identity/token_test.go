@@ -32,7 +32,7 @@ func TestDiscovery(t *testing.T) {
 		}
 	}
 	for field, want := range map[string][]string{
-		"grant_types_supported":                 {"authorization_code", "client_credentials", "password"},
+		"grant_types_supported":                 {"authorization_code", "client_credentials", "password", "refresh_token"},
 		"response_types_supported":              {"code"},
 		"code_challenge_methods_supported":      {"S256"},
 		"id_token_signing_alg_values_supported": {"RS256"},
@@ -68,7 +68,7 @@ var wantRoles = map[string][]string{
 
 func TestPasswordGrant_EveryUser(t *testing.T) {
 	srv := start(t, Config{TokenTTL: 30 * time.Minute})
-	if got := srv.storage.dir.Usernames(); len(got) != len(wantRoles) {
+	if got := srv.storage.directory().Usernames(); len(got) != len(wantRoles) {
 		t.Errorf("users %v, want %d", got, len(wantRoles))
 	}
 	for name, roles := range wantRoles {
@@ -275,11 +275,12 @@ func publicKeysEqual(a, b jose.JSONWebKey) bool {
 
 func TestNew_RefusesABadConfig(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"NoIssuer":          {},
-		"IssuerWithQuery":   {Issuer: "http://127.0.0.1:1?x=1"},
-		"IssuerEndsInSlash": {Issuer: "http://127.0.0.1:1/"},
-		"NotAnURL":          {Issuer: "127.0.0.1:1"},
-		"NegativeTTL":       {Issuer: "http://127.0.0.1:1", TokenTTL: -time.Minute},
+		"NoIssuer":           {},
+		"IssuerWithQuery":    {Issuer: "http://127.0.0.1:1?x=1"},
+		"IssuerEndsInSlash":  {Issuer: "http://127.0.0.1:1/"},
+		"NotAnURL":           {Issuer: "127.0.0.1:1"},
+		"NegativeTTL":        {Issuer: "http://127.0.0.1:1", TokenTTL: -time.Minute},
+		"NegativeRefreshTTL": {Issuer: "http://127.0.0.1:1", RefreshTokenTTL: -time.Minute},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := New(cfg); err == nil {

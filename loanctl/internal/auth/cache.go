@@ -132,6 +132,16 @@ func (c *Cache) Put(e Entry) {
 	c.Current[e.Issuer] = e.User
 }
 
+// Update replaces the entry of its issuer and user, as a refresh does,
+// leaving the issuer's current user as it was.
+func (c *Cache) Update(e Entry) {
+	current, ok := c.Current[e.Issuer]
+	c.Put(e)
+	if ok {
+		c.Current[e.Issuer] = current
+	}
+}
+
 // Get finds the entry of an issuer for user, or for the issuer's current
 // user when user is "". A user may be named by its subject too.
 func (c *Cache) Get(issuer, user string) (Entry, bool) {

@@ -17,6 +17,11 @@ import (
 	"time"
 )
 
+// DefaultScopes are what login asks for: an ID token (openid), the user's
+// name (profile), and a refresh token (offline_access), which issuers such
+// as Keycloak, Entra and Auth0 give only when it is asked for.
+func DefaultScopes() []string { return []string{"openid", "profile", "offline_access"} }
+
 // Provider is an OpenID provider as its discovery document describes it.
 type Provider struct {
 	Issuer                string `json:"issuer"`
@@ -101,7 +106,9 @@ func (p *Provider) PasswordGrant(ctx context.Context, clientID, username, passwo
 	return p.token(ctx, form)
 }
 
-// Refresh trades a refresh token for a new access token (RFC 6749 section 6).
+// Refresh trades a refresh token for a new access token (RFC 6749 section
+// 6). An issuer that rotates refresh tokens answers with a new one, which
+// must replace the one sent: that one no longer works.
 func (p *Provider) Refresh(ctx context.Context, clientID, refreshToken string) (*Token, error) {
 	t, err := p.token(ctx, url.Values{
 		"grant_type":    {"refresh_token"},

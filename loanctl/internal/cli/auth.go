@@ -40,8 +40,11 @@ With --username: the resource owner password grant of the development provider (
 direct access grants). The password comes from --password, else $LOANCTL_PASSWORD, else one line
 of standard input.
 
-The token is kept in <config dir>/loanctl/tokens.json (mode 0600) with its expiry and refresh
-token, if the issuer gives one; without a refresh token, log in again once it expires.`,
+Both ask for the scopes openid, profile and offline_access (--scope): offline_access asks the
+issuer for a refresh token. The token is kept in <config dir>/loanctl/tokens.json (mode 0600) with
+its expiry and refresh token, if the issuer gives one: once the token expires, loanctl refreshes it
+and keeps the refresh token the issuer answers with (issuers that rotate them end the one used).
+Without a refresh token, or once the issuer refuses it, log in again.`,
 		Example: `  loanctl login                         # in a browser
   loanctl login --username ada --password ada   # the development provider`,
 		Args: args(cobra.NoArgs),
@@ -102,7 +105,7 @@ token, if the issuer gives one; without a refresh token, log in again once it ex
 	f.StringVar(&password, "password", "", "the password of --username (default: $"+passwordEnv+", else read from standard input)")
 	f.BoolVar(&noBrowser, "no-browser", false, "print the sign-in address only; do not start a browser")
 	f.StringVar(&listen, "listen-address", "127.0.0.1:0", "where the browser's redirect is received (port 0: any free port)")
-	f.StringSliceVar(&scopes, "scope", []string{"openid", "profile"}, "scopes to ask for")
+	f.StringSliceVar(&scopes, "scope", auth.DefaultScopes(), "scopes to ask for (offline_access: a refresh token)")
 	f.DurationVar(&wait, "login-timeout", 5*time.Minute, "how long to wait for the browser sign-in")
 	return cmd
 }

@@ -40,7 +40,7 @@ func TestLoanctl_AgainstTheSystem(t *testing.T) {
 	t.Run("LoginWithPasswordCachesTheTokenForItsOwnerOnly", func(t *testing.T) {
 		for _, u := range []string{"lena", "max", "ada"} {
 			r := l.ok(t, "login", "--username", u, "--password", u)
-			if !strings.Contains(r.stdout, "Logged in at "+s.issuer+" as "+u) || !strings.Contains(r.stdout, "no refresh token") {
+			if !strings.Contains(r.stdout, "Logged in at "+s.issuer+" as "+u) || !strings.Contains(r.stdout, "loanctl refreshes it with the refresh token") {
 				t.Errorf("login %s: %s", u, r)
 			}
 		}

@@ -108,8 +108,9 @@ func TestExecute_CompletionForEveryShell(t *testing.T) {
 	}
 }
 
-// The development provider gives no refresh token: once the cached token
-// has expired, a command says to log in again (and calls nothing).
+// Without offline_access the provider gives no refresh token: once the
+// cached token has expired, a command says to log in again (and calls
+// nothing).
 func TestExecute_AnExpiredTokenWithoutRefreshAsksForANewLogin(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,7 +122,9 @@ func TestExecute_AnExpiredTokenWithoutRefreshAsksForANewLogin(t *testing.T) {
 	}
 	defer idp.Shutdown(context.Background())
 	l := newLoanctl(t, &system{issuer: idp.Issuer(), commandAddr: freeAddr(t), queryAddr: freeAddr(t)})
-	l.ok(t, "login", "--username", "bo", "--password", "bo")
+	if r := l.ok(t, "login", "--username", "bo", "--password", "bo", "--scope", "openid,profile"); !strings.Contains(r.stdout, "no refresh token") {
+		t.Errorf("login without offline_access: %s", r)
+	}
 	l.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	r := l.run(t, "submit", "0b9e5c1e-4a0e-4c57-9c1e-8a0b7b0e8e42")
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "the token of bo at "+idp.Issuer()+" expired at") ||
