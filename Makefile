@@ -25,7 +25,7 @@ BUF   := $(BIN)/buf
 TOOLS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
          $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION) $(BIN)/.grpc-gateway-$(GRPC_GATEWAY_VERSION)
 
-.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector bench-amqp chaos deploy-check
+.PHONY: run build test lint proto-check generate tools bench bench-eventstore bench-commands bench-projector bench-amqp bench-amqp-own-core chaos deploy-check
 
 COMMAND_GRPC_ADDR ?= 127.0.0.1:8081
 COMMAND_HTTP_ADDR ?= 127.0.0.1:8080
@@ -185,3 +185,12 @@ bench-projector:
 bench-amqp:
 	$(GO) run ./command-service/cmd/commands-bench -amqp-url '$(AMQP_TEST_URL)' $(BENCH_FLAGS)
 	$(GO) run ./publisher-service/cmd/publisher-bench -amqp-url '$(AMQP_TEST_URL)'
+
+## bench-amqp-own-core: bench-amqp's command comparison with the local broker on a core of its own, as on its own host in production (Linux, 2+ cores, needs the right to change the broker's CPU affinity; restored at the end)
+bench-amqp-own-core:
+	@broker=$$(pgrep -o -f beam.smp) || { echo "bench-amqp-own-core: no local RabbitMQ (beam.smp) to pin" >&2; exit 1; }; \
+	before=$$(taskset -p $$broker | sed 's/.*: //'); \
+	$(GO) build -o .bin/commands-bench ./command-service/cmd/commands-bench && \
+	taskset -a -p -c 1 $$broker >/dev/null && \
+	trap 'taskset -a -p $$before $$broker >/dev/null' EXIT INT TERM; \
+	GOMAXPROCS=2 taskset -c 0 .bin/commands-bench -amqp-url '$(AMQP_TEST_URL)' $(BENCH_FLAGS)

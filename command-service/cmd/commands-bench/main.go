@@ -138,7 +138,7 @@ func run() error {
 	}
 
 	fmt.Printf("commands-bench: the write side end to end beside the raw event store\n")
-	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs usable (GOMAXPROCS %d); %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Printf("settings  %d clients, %d runs of %s, store on disk in %s (fsync on), process managers running, RS256 tokens\n\n", cfg.clients, cfg.runs, cfg.duration, dir)
 
 	raw, err := rawAppends(ctx, connString, cfg)
@@ -393,7 +393,7 @@ func compareTransports(ctx context.Context, connString, amqpURL string, issuer *
 	defer echoSenders.close()
 
 	fmt.Printf("commands-bench: the same commands over gRPC and over RabbitMQ\n")
-	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs; %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("date      %s\nmachine   %s/%s, %d CPUs usable (GOMAXPROCS %d); %s\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Printf("settings  %d clients (closed loop: each waits for its reply), %d runs of %s, store on disk (fsync on), process managers running,\n", cfg.clients, cfg.runs, cfg.duration)
 	fmt.Printf("          RS256 tokens verified (cache on), RabbitMQ %s: quorum queue, prefetch %d, direct reply-to;\n", rabbit.Redact(amqpURL), cfg.clients)
 	fmt.Printf("          the echo: the same senders and messages to a quorum queue whose consumer answers at once (the broker's ceiling)\n\n")
