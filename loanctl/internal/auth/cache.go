@@ -163,24 +163,29 @@ func (c *Cache) Get(issuer, user string) (Entry, bool) {
 }
 
 // Delete removes the entry of an issuer's user (the current one when user
-// is "") and reports which user it removed.
-func (c *Cache) Delete(issuer, user string) (string, bool) {
+// is "") and returns it.
+func (c *Cache) Delete(issuer, user string) (Entry, bool) {
 	e, ok := c.Get(issuer, user)
 	if !ok {
-		return "", false
+		return Entry{}, false
 	}
 	c.Tokens = slices.DeleteFunc(c.Tokens, func(o Entry) bool { return o.Issuer == e.Issuer && o.User == e.User })
 	if c.Current[e.Issuer] == e.User {
 		delete(c.Current, e.Issuer)
 	}
-	return e.User, true
+	return e, true
 }
 
-// DeleteIssuer removes every entry of an issuer and reports how many.
-func (c *Cache) DeleteIssuer(issuer string) int {
+// DeleteIssuer removes every entry of an issuer and returns them.
+func (c *Cache) DeleteIssuer(issuer string) []Entry {
 	issuer = strings.TrimSuffix(issuer, "/")
-	n := len(c.Tokens)
-	c.Tokens = slices.DeleteFunc(c.Tokens, func(o Entry) bool { return o.Issuer == issuer })
+	var removed []Entry
+	c.Tokens = slices.DeleteFunc(c.Tokens, func(o Entry) bool {
+		if o.Issuer == issuer {
+			removed = append(removed, o)
+		}
+		return o.Issuer == issuer
+	})
 	delete(c.Current, issuer)
-	return n - len(c.Tokens)
+	return removed
 }

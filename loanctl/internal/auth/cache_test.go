@@ -63,13 +63,13 @@ func TestCache_PutGetDelete(t *testing.T) {
 		}
 	})
 	t.Run("Delete", func(t *testing.T) {
-		if u, ok := c.Delete(iss, ""); !ok || u != "lena" {
-			t.Errorf("Delete current: %s %v", u, ok)
+		if e, ok := c.Delete(iss, ""); !ok || e.User != "lena" {
+			t.Errorf("Delete current: %s %v", e.User, ok)
 		}
 		if _, ok := c.Get(iss, ""); ok {
 			t.Error("a current user after logout")
 		}
-		if n := c.DeleteIssuer(iss); n != 1 || len(c.Tokens) != 0 {
+		if n := len(c.DeleteIssuer(iss)); n != 1 || len(c.Tokens) != 0 {
 			t.Errorf("DeleteIssuer: %d, %d left", n, len(c.Tokens))
 		}
 	})

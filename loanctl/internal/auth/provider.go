@@ -27,6 +27,9 @@ type Provider struct {
 	Issuer                string `json:"issuer"`
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
+	// RevocationEndpoint is where logout revokes a refresh token (RFC 7009);
+	// "" where the issuer has none.
+	RevocationEndpoint string `json:"revocation_endpoint"`
 
 	http *http.Client
 }
@@ -123,6 +126,43 @@ func (p *Provider) Refresh(ctx context.Context, clientID, refreshToken string) (
 	}
 	return t, nil
 }
+
+// Revoke asks the issuer to revoke a refresh token (RFC 7009), which ends
+// the login it belongs to there. An issuer that has no revocation endpoint
+// gives ErrNoRevocation; an unknown or expired token is not an error (the
+// RFC's 200).
+func (p *Provider) Revoke(ctx context.Context, clientID, refreshToken string) error {
+	if p.RevocationEndpoint == "" {
+		return ErrNoRevocation
+	}
+	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {clientID}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.RevocationEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("revocation endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var r struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &r) != nil || r.Error == "" {
+		r.Error = resp.Status
+	}
+	return &Error{Status: resp.StatusCode, Code: r.Error, Description: r.ErrorDescription}
+}
+
+// ErrNoRevocation is Revoke's error where the issuer publishes no
+// revocation endpoint.
+var ErrNoRevocation = errors.New("the issuer has no revocation endpoint")
 
 func (p *Provider) token(ctx context.Context, form url.Values) (*Token, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.TokenEndpoint, strings.NewReader(form.Encode()))

@@ -56,6 +56,45 @@ func TestLogin_AsksForARefreshToken(t *testing.T) {
 	})
 }
 
+func TestProvider_Revoke(t *testing.T) {
+	idp := startIdentity(t)
+	p := discover(t, idp)
+	if p.RevocationEndpoint == "" {
+		t.Fatal("the provider's discovery document has no revocation_endpoint")
+	}
+	t.Run("EndsTheLogin", func(t *testing.T) {
+		e := login(t, idp, "ada")
+		if err := p.Revoke(t.Context(), e.ClientID, e.RefreshToken); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		if _, err := p.Refresh(t.Context(), e.ClientID, e.RefreshToken); !isInvalidGrant(err) {
+			t.Errorf("Refresh after Revoke: %v; want invalid_grant", err)
+		}
+	})
+	t.Run("AnUnknownTokenIsNoError", func(t *testing.T) {
+		if err := p.Revoke(t.Context(), "loans-cli", "not-a-token-the-issuer-knows"); err != nil {
+			t.Errorf("Revoke of an unknown token: %v; want nil (RFC 7009's 200)", err)
+		}
+	})
+	t.Run("AnotherClientsTokenIsRefused", func(t *testing.T) {
+		e := login(t, idp, "bo")
+		var refused *Error
+		if err := p.Revoke(t.Context(), "loans-web", e.RefreshToken); !errors.As(err, &refused) {
+			t.Errorf("Revoke by another client: %v; want the issuer's refusal", err)
+		}
+		if _, err := p.Refresh(t.Context(), e.ClientID, e.RefreshToken); err != nil {
+			t.Errorf("the login ended by another client's revocation: %v", err)
+		}
+	})
+	t.Run("NoEndpoint", func(t *testing.T) {
+		q := *p
+		q.RevocationEndpoint = ""
+		if err := q.Revoke(t.Context(), "loans-cli", "x"); !errors.Is(err, ErrNoRevocation) {
+			t.Errorf("Revoke without an endpoint: %v; want ErrNoRevocation", err)
+		}
+	})
+}
+
 func TestCachedToken(t *testing.T) {
 	idp := startIdentity(t)
 	hc := &http.Client{Timeout: 10 * time.Second}

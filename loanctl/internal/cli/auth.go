@@ -156,37 +156,62 @@ func (a *app) logoutCmd() *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "logout",
-		Short: "Remove the cached token of the user (--user, default: the current one), or --all at the issuer",
-		Long: `Remove a cached token. The token itself stays valid at the issuer until it expires:
-logout only makes loanctl forget it.`,
+		Short: "Revoke the login of the user (--user, default: the current one), or --all at the issuer, and forget its tokens",
+		Long: `Revoke the user's refresh token at the issuer (RFC 7009), which ends that login there,
+and remove the cached tokens. The access token stays valid until it expires (JWTs cannot be
+revoked); where the issuer cannot be reached or has no revocation endpoint, loanctl says so
+and still forgets the tokens.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cache, err := auth.LoadCache(auth.CacheFile(a.dir))
 			if err != nil {
 				return err
 			}
+			var removed []auth.Entry
 			if all {
-				n := cache.DeleteIssuer(a.s.issuerURL)
-				if err := cache.Save(); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.o.Stdout, "Removed %d cached token(s) of %s.\n", n, a.s.issuerURL)
-				return nil
-			}
-			user, ok := cache.Delete(a.s.issuerURL, a.s.user)
-			if !ok {
+				removed = cache.DeleteIssuer(a.s.issuerURL)
+			} else if e, ok := cache.Delete(a.s.issuerURL, a.s.user); ok {
+				removed = []auth.Entry{e}
+			} else {
 				fmt.Fprintf(a.o.Stdout, "Not logged in at %s.\n", a.s.issuerURL)
 				return nil
 			}
+			a.revoke(cmd.Context(), removed)
 			if err := cache.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.o.Stdout, "Logged out %s at %s.\n", user, a.s.issuerURL)
+			if all {
+				fmt.Fprintf(a.o.Stdout, "Removed %d cached token(s) of %s.\n", len(removed), a.s.issuerURL)
+			} else {
+				fmt.Fprintf(a.o.Stdout, "Logged out %s at %s.\n", removed[0].User, a.s.issuerURL)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "remove every cached token of the issuer")
+	cmd.Flags().BoolVar(&all, "all", false, "revoke and remove every cached login of the issuer")
 	return cmd
+}
+
+// revoke revokes the refresh tokens of entries at their issuer, best
+// effort: a failure is a warning, as forgetting the tokens still protects
+// this machine's user.
+func (a *app) revoke(ctx context.Context, entries []auth.Entry) {
+	var p *auth.Provider
+	for _, e := range entries {
+		if e.RefreshToken == "" {
+			continue
+		}
+		if p == nil {
+			var err error
+			if p, err = auth.Discover(ctx, a.httpClient(), e.Issuer); err != nil {
+				fmt.Fprintf(a.o.Stderr, "loanctl: warning: %s's login not revoked at the issuer (%v); its refresh token stays valid there until it expires\n", e.User, err)
+				return
+			}
+		}
+		if err := p.Revoke(ctx, e.ClientID, e.RefreshToken); err != nil {
+			fmt.Fprintf(a.o.Stderr, "loanctl: warning: %s's login not revoked at the issuer (%v); its refresh token stays valid there until it expires\n", e.User, err)
+		}
+	}
 }
 
 // whoami is what the whoami command shows.

@@ -94,9 +94,28 @@ func TestLoanctl_AgainstTheSystem(t *testing.T) {
 		if r := l.ok(t, "whoami"); !strings.Contains(r.stdout, "omar") {
 			t.Errorf("whoami after the browser login: %s", r)
 		}
+		cache, err := auth.LoadCache(auth.CacheFile(l.env["LOANCTL_CONFIG_DIR"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		omar, ok := cache.Get(s.issuer, "omar")
+		if !ok || omar.RefreshToken == "" {
+			t.Fatalf("the browser login cached no refresh token for omar: %+v", omar)
+		}
 		r = l.ok(t, "logout")
-		if !strings.Contains(r.stdout, "Logged out omar") {
+		if !strings.Contains(r.stdout, "Logged out omar") || r.stderr != "" {
 			t.Errorf("logout: %s", r)
+		}
+		// The login is over at the issuer too: its refresh token is refused.
+		resp, err := http.PostForm(s.issuer+"/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"loans-cli"},
+			"refresh_token": {omar.RefreshToken}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "invalid_grant") {
+			t.Errorf("omar's refresh token after logout: %s (%d bytes); want 400 invalid_grant", resp.Status, len(body))
 		}
 		if r := l.run(t, "whoami"); r.code != 1 || !strings.Contains(r.stderr, "not logged in") {
 			t.Errorf("whoami after logout: %s", r)
