@@ -30,17 +30,18 @@ import (
 // envVars stand in for the flags the command line leaves unset, as
 // platform/envflag does for the services (devstack cannot import platform).
 var envVars = map[string]string{
-	"addr":             "IDENTITY_ADDR",
-	"issuer":           "IDENTITY_ISSUER_URL",
-	"audience":         "IDENTITY_AUDIENCE",
-	"users":            "IDENTITY_USERS_FILE",
-	"data":             "IDENTITY_DATA_DIR",
-	"in-memory":        "IDENTITY_IN_MEMORY",
-	"token-ttl":        "IDENTITY_TOKEN_TTL",
-	"shutdown-timeout": "IDENTITY_SHUTDOWN_TIMEOUT",
-	"tls-cert":         "IDENTITY_TLS_CERT_FILE",
-	"tls-key":          "IDENTITY_TLS_KEY_FILE",
-	"log-level":        "LOG_LEVEL",
+	"addr":              "IDENTITY_ADDR",
+	"issuer":            "IDENTITY_ISSUER_URL",
+	"audience":          "IDENTITY_AUDIENCE",
+	"users":             "IDENTITY_USERS_FILE",
+	"data":              "IDENTITY_DATA_DIR",
+	"in-memory":         "IDENTITY_IN_MEMORY",
+	"token-ttl":         "IDENTITY_TOKEN_TTL",
+	"refresh-token-ttl": "IDENTITY_REFRESH_TOKEN_TTL",
+	"shutdown-timeout":  "IDENTITY_SHUTDOWN_TIMEOUT",
+	"tls-cert":          "IDENTITY_TLS_CERT_FILE",
+	"tls-key":           "IDENTITY_TLS_KEY_FILE",
+	"log-level":         "LOG_LEVEL",
 }
 
 func main() {
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	dir := fs.String("data", ".data/identity", "data folder keeping the signing key (IDENTITY_DATA_DIR)")
 	inMemory := fs.Bool("in-memory", false, "make a new signing key in memory instead of -data (IDENTITY_IN_MEMORY)")
 	tokenTTL := fs.Duration("token-ttl", identity.DefaultTokenTTL, "lifetime of access and ID tokens (IDENTITY_TOKEN_TTL)")
+	refreshTTL := fs.Duration("refresh-token-ttl", identity.DefaultRefreshTokenTTL, "how long after signing in a login may be refreshed, for clients asking offline_access (IDENTITY_REFRESH_TOKEN_TTL)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may run on SIGTERM (IDENTITY_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (LOG_LEVEL); logs are JSON on stderr")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate to serve HTTPS, with -tls-key (IDENTITY_TLS_CERT_FILE); the issuer is then https://<addr>")
@@ -98,7 +100,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	cfg := identity.Config{Issuer: defaultIssuer(*issuer, *addr, tlsConfig != nil), Audience: *audience, TokenTTL: *tokenTTL, Logger: logger}
+	cfg := identity.Config{Issuer: defaultIssuer(*issuer, *addr, tlsConfig != nil), Audience: *audience, TokenTTL: *tokenTTL, RefreshTokenTTL: *refreshTTL, Logger: logger}
 	if tlsConfig != nil && cfg.Issuer == "" {
 		return errors.New("with -tls-cert, give -issuer (https://host:port as clients reach it) or an -addr with host and port")
 	}
