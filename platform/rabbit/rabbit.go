@@ -13,11 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/loanflow/loans/platform/backoff"
 )
 
 // Heartbeat is how often client and broker check the connection is alive: a
@@ -95,7 +96,7 @@ func Reconnect(ctx context.Context, cfg Config, session func(ctx context.Context
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
 	log := cfg.Logger.With("broker", Redact(cfg.URL), "connection_name", cfg.Name)
-	backoff := cfg.MinBackoff
+	wait := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
@@ -112,36 +113,15 @@ func Reconnect(ctx context.Context, cfg Config, session func(ctx context.Context
 				return err
 			}
 			if time.Since(started) > time.Minute {
-				backoff, attempt = cfg.MinBackoff, 1
+				wait, attempt = cfg.MinBackoff, 1
 			}
 		}
-		log.Warn("rabbit: disconnected; connecting again", "error", err, "attempt", attempt, "backoff", backoff)
-		if !Sleep(ctx, Jitter(backoff)) {
+		log.Warn("rabbit: disconnected; connecting again", "error", err, "attempt", attempt, "backoff", wait)
+		if !backoff.Sleep(ctx, backoff.Jitter(wait)) {
 			return nil
 		}
-		backoff = min(2*backoff, cfg.MaxBackoff)
+		wait = min(2*wait, cfg.MaxBackoff)
 	}
-}
-
-// Sleep waits d, or less if ctx ends first; it tells whether d passed.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// Jitter is d give or take a fifth, so that many clients cut off at once do
-// not come back at once.
-func Jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	return d - d/5 + rand.N(2*d/5+1)
 }
 
 // Closed is a channel that is closed (with the reason, when the broker gave

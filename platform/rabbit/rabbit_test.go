@@ -73,11 +73,3 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
-
-func TestJitter(t *testing.T) {
-	for range 1000 {
-		if d := rabbit.Jitter(time.Second); d < 800*time.Millisecond || d > 1200*time.Millisecond {
-			t.Fatalf("Jitter(1s) = %v", d)
-		}
-	}
-}

@@ -100,6 +100,7 @@ import (
 	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/readmodel"
 )
 
@@ -279,10 +280,8 @@ func enableWAL(ctx context.Context, dsn string, patience time.Duration) error {
 		case !isBusy(err) || time.Now().After(deadline):
 			return fmt.Errorf("set WAL mode: %w", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
 	}
 }

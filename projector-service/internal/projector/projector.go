@@ -28,6 +28,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/loanevents"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/telemetry"
@@ -155,7 +156,7 @@ var errGenerationChanged = errors.New("projector: another generation was activat
 // event store or the read model are waited out with backoff.
 func (p *Projector) Run(ctx context.Context) error {
 	defer p.state.set(phaseStopped, 0, nil)
-	backoff := p.opts.RetryBackoff
+	wait := p.opts.RetryBackoff
 	for ctx.Err() == nil {
 		gen, err := p.store.ActiveGeneration(ctx)
 		if err == nil {
@@ -168,15 +169,15 @@ func (p *Projector) Run(ctx context.Context) error {
 			err = fmt.Errorf("active generation: %w", err)
 		}
 		if errors.Is(err, errGenerationChanged) {
-			backoff = p.opts.RetryBackoff
+			wait = p.opts.RetryBackoff
 			continue
 		}
 		p.state.set(phaseInterrupted, 0, err)
-		p.logger.Warn("projector: interrupted; resuming from the checkpoint", "error", err, "after", backoff)
-		if !sleep(ctx, backoff) {
+		p.logger.Warn("projector: interrupted; resuming from the checkpoint", "error", err, "after", wait)
+		if !backoff.Sleep(ctx, wait) {
 			return nil
 		}
-		backoff = min(backoff*2, p.opts.ResubscribeBackoffMax)
+		wait = min(wait*2, p.opts.ResubscribeBackoffMax)
 	}
 	return nil
 }
@@ -195,15 +196,4 @@ func allPosition(checkpoint uint64) esdb.AllPosition {
 		return esdb.Start{}
 	}
 	return esdb.Position{Commit: checkpoint, Prepare: checkpoint}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

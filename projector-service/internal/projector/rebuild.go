@@ -8,6 +8,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/readmodel"
 )
 
@@ -62,7 +63,7 @@ func (p *Projector) Rebuild(ctx context.Context, grace time.Duration) (RebuildRe
 	rp.onPark = func(position uint64) { parkedNow[position] = true }
 	rp.state = &runState{} // not Run's
 	rp.lag = &lag{}
-	backoff := p.opts.RetryBackoff
+	wait := p.opts.RetryBackoff
 	for {
 		err := rp.follow(ctx, gen, followOptions{untilHeadOf: true, target: head})
 		if ctx.Err() != nil {
@@ -76,11 +77,11 @@ func (p *Projector) Rebuild(ctx context.Context, grace time.Duration) (RebuildRe
 			}
 			err = cerr
 		}
-		p.logger.Warn("rebuild: interrupted; resuming", "generation", gen, "error", err, "after", backoff)
-		if !sleep(ctx, backoff) {
+		p.logger.Warn("rebuild: interrupted; resuming", "generation", gen, "error", err, "after", wait)
+		if !backoff.Sleep(ctx, wait) {
 			return abandon(ctx.Err())
 		}
-		backoff = min(backoff*2, p.opts.ResubscribeBackoffMax)
+		wait = min(wait*2, p.opts.ResubscribeBackoffMax)
 	}
 
 	if res.Old, res.Checkpoint, err = rp.chaseAndActivate(ctx, gen); err != nil {
@@ -108,7 +109,7 @@ func (p *Projector) Rebuild(ctx context.Context, grace time.Duration) (RebuildRe
 	}
 
 	// Readers that picked the old generation just before the switch finish.
-	sleep(ctx, grace)
+	backoff.Sleep(ctx, grace)
 	dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if res.Old != gen {
@@ -135,7 +136,7 @@ var ErrRebuildBehind = errors.New("projector: the rebuilt generation did not cat
 // checkpoints come, which need not reach the active generation's.
 func (p *Projector) chaseAndActivate(ctx context.Context, gen int) (old int, checkpoint uint64, err error) {
 	deadline := time.Now().Add(p.opts.ChaseTimeout)
-	backoff := p.opts.RetryBackoff
+	wait := p.opts.RetryBackoff
 	var active int
 	var cp, activeCP uint64
 	for rounds, refused := 1, 0; ; rounds++ {
@@ -165,20 +166,20 @@ func (p *Projector) chaseAndActivate(ctx context.Context, gen int) (old int, che
 		}
 		switch {
 		case err != nil:
-			p.logger.Warn("rebuild: catching up with the active generation interrupted; resuming", "generation", gen, "error", err, "after", backoff)
+			p.logger.Warn("rebuild: catching up with the active generation interrupted; resuming", "generation", gen, "error", err, "after", wait)
 		case read == 0:
 			// Nothing past our checkpoint in $all yet: the active
 			// generation is writing what we have; try the switch again.
-			backoff = p.opts.RetryBackoff
+			wait = p.opts.RetryBackoff
 		default:
-			backoff = p.opts.RetryBackoff
+			wait = p.opts.RetryBackoff
 			continue
 		}
-		if !sleep(ctx, min(backoff, time.Until(deadline))) {
+		if !backoff.Sleep(ctx, min(wait, time.Until(deadline))) {
 			return 0, 0, ctx.Err()
 		}
 		if err != nil {
-			backoff = min(backoff*2, p.opts.ResubscribeBackoffMax)
+			wait = min(wait*2, p.opts.ResubscribeBackoffMax)
 		}
 	}
 }

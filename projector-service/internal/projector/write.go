@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/readmodel"
 	"github.com/loanflow/loans/platform/telemetry"
 	"github.com/loanflow/loans/projector-service/internal/projection"
@@ -137,7 +138,7 @@ func (p *Projector) park(ctx context.Context, e projection.Event, cause error) e
 // retry runs fn up to Options.Attempts times with backoff; the last error
 // is returned.
 func (p *Projector) retry(ctx context.Context, gen int, fn func(context.Context) error) error {
-	backoff := p.opts.RetryBackoff
+	wait := p.opts.RetryBackoff
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = fn(ctx); err == nil {
@@ -148,10 +149,10 @@ func (p *Projector) retry(ctx context.Context, gen int, fn func(context.Context)
 		if attempt >= p.opts.Attempts || ctx.Err() != nil {
 			return err
 		}
-		p.logger.WarnContext(ctx, "projector: write failed; retrying", "generation", gen, "attempt", attempt, "error", err, "after", backoff)
-		if !sleep(ctx, backoff) {
+		p.logger.WarnContext(ctx, "projector: write failed; retrying", "generation", gen, "attempt", attempt, "error", err, "after", wait)
+		if !backoff.Sleep(ctx, wait) {
 			return err
 		}
-		backoff *= 2
+		wait *= 2
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/rabbit"
 )
 
@@ -82,7 +83,7 @@ func (p *Publisher) session(ctx context.Context, conn *amqp.Connection) (err err
 
 	p.setBroker(true, nil)
 	p.log.Info("publisher: connected to the broker", "exchange", p.cfg.Exchange, "connection_name", p.cfg.ConnectionName)
-	backoff := p.cfg.MinBackoff
+	wait := p.cfg.MinBackoff
 	for {
 		before := p.confirmed
 		err := p.load(sctx)
@@ -98,18 +99,18 @@ func (p *Publisher) session(ctx context.Context, conn *amqp.Connection) (err err
 			return err
 		}
 		if p.confirmed != before {
-			backoff = p.cfg.MinBackoff
+			wait = p.cfg.MinBackoff
 		}
 		p.setLive(false)
-		p.log.Warn("publisher: event store: following $all again after the last confirmed event", "error", err, "backoff", backoff.String(),
+		p.log.Warn("publisher: event store: following $all again after the last confirmed event", "error", err, "backoff", wait.String(),
 			"confirmed", p.confirmed.pos)
-		if !rabbit.Sleep(sctx, rabbit.Jitter(backoff)) {
+		if !backoff.Sleep(sctx, backoff.Jitter(wait)) {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return lost()
 		}
-		backoff = min(2*backoff, p.cfg.MaxBackoff)
+		wait = min(2*wait, p.cfg.MaxBackoff)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 
 	"github.com/loanflow/loans/platform/apiserver"
 	"github.com/loanflow/loans/platform/auth"
+	"github.com/loanflow/loans/platform/backoff"
 	"github.com/loanflow/loans/platform/rabbit"
 	"github.com/loanflow/loans/platform/telemetry"
 )
@@ -286,7 +287,7 @@ func (h handler) handle(ctx context.Context, d amqp091.Delivery) {
 		resp     proto.Message
 		attempts int
 		failures int
-		backoff  = h.cfg.RetryMin
+		wait     = h.cfg.RetryMin
 	)
 	principal, haveCaller := auth.Principal{}, false
 	for {
@@ -318,15 +319,15 @@ func (h handler) handle(ctx context.Context, d amqp091.Delivery) {
 			}
 		}
 		h.cfg.Observe(name, OutcomeRetried)
-		log.Warn("amqp: command not decided; trying again", "error", err, "attempt", attempts, "backoff", backoff)
-		if !rabbit.Sleep(ctx, rabbit.Jitter(backoff)) {
+		log.Warn("amqp: command not decided; trying again", "error", err, "attempt", attempts, "backoff", wait)
+		if !backoff.Sleep(ctx, backoff.Jitter(wait)) {
 			// Stopping, or the connection is gone: back to the queue (a lost
 			// connection returns it anyway).
 			_ = d.Nack(false, true)
 			h.cfg.Observe(name, OutcomeRequeued)
 			return
 		}
-		backoff = min(2*backoff, h.cfg.RetryMax)
+		wait = min(2*wait, h.cfg.RetryMax)
 	}
 }
 
