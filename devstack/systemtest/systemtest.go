@@ -107,7 +107,7 @@ func Start(t testing.TB, cfg Config) *System {
 		return p
 	}
 
-	es, idp := freeAddr(t), freeAddr(t)
+	es, idp := FreeAddr(t), FreeAddr(t)
 	s.EventStoreURL = "esdb://" + es + "?tls=false"
 	s.Issuer = "http://" + idp
 	web, identityArgs := "", []string{"-addr", idp, "-audience", Audience, "-in-memory"}
@@ -137,13 +137,13 @@ func Start(t testing.TB, cfg Config) *System {
 		api = append(api, "CORS_ALLOWED_ORIGINS="+cors)
 	}
 	admin := func(name string) string {
-		addr := freeAddr(t)
+		addr := FreeAddr(t)
 		s.Admin[name] = "http://" + addr
 		return addr
 	}
-	commandHTTP, queryHTTP := freeAddr(t), freeAddr(t)
-	s.CommandGRPC, s.CommandHTTP = freeAddr(t), "http://"+commandHTTP
-	s.QueryGRPC, s.QueryHTTP = freeAddr(t), "http://"+queryHTTP
+	commandHTTP, queryHTTP := FreeAddr(t), FreeAddr(t)
+	s.CommandGRPC, s.CommandHTTP = FreeAddr(t), "http://"+commandHTTP
+	s.QueryGRPC, s.QueryHTTP = FreeAddr(t), "http://"+queryHTTP
 	services := []*proctest.Process{
 		start("command-service", api, "-eventstore", s.EventStoreURL, "-grpc-addr", s.CommandGRPC, "-http-addr", commandHTTP,
 			"-admin-addr", admin("command-service")),
@@ -223,7 +223,7 @@ func webAppAddr(t testing.TB, root string) (addr, usersFile string) {
 		l.Close()
 		return addr, ""
 	}
-	addr = freeAddr(t)
+	addr = FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	users, err := os.ReadFile(filepath.Join(root, "devstack", "identity", "users.yaml"))
 	if err != nil {
@@ -285,9 +285,9 @@ func dial(addr string) error {
 	return conn.Close()
 }
 
-// freeAddr is a loopback port free a moment ago: the programs take their
-// addresses from flags, as under make run.
-func freeAddr(t testing.TB) string {
+// FreeAddr is a loopback address whose port was free a moment ago, for a
+// program that takes its address from a flag, as under make run.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/loanflow/loans/devstack/identity"
+	"github.com/loanflow/loans/devstack/systemtest"
 )
 
 // Which query service address is used shows in the error of a call to
 // it: each address here is a closed port.
 func TestExecute_SettingsComeFromFlagThenEnvironmentThenFileThenDefault(t *testing.T) {
-	fileAddr, envAddr, flagAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	fileAddr, envAddr, flagAddr := systemtest.FreeAddr(t), systemtest.FreeAddr(t), systemtest.FreeAddr(t)
 	l := newLoanctl(t, nil)
 	l.env["LOANCTL_TOKEN"] = "not-a-real-token" // no login needed: the call fails before any check
 	dir := l.env["LOANCTL_CONFIG_DIR"]
@@ -121,7 +122,7 @@ func TestExecute_AnExpiredTokenWithoutRefreshAsksForANewLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idp.Shutdown(context.Background())
-	l := newLoanctl(t, &system{issuer: idp.Issuer(), commandAddr: freeAddr(t), queryAddr: freeAddr(t)})
+	l := newLoanctl(t, &system{issuer: idp.Issuer(), commandAddr: systemtest.FreeAddr(t), queryAddr: systemtest.FreeAddr(t)})
 	if r := l.ok(t, "login", "--username", "bo", "--password", "bo", "--scope", "openid,profile"); !strings.Contains(r.stdout, "no refresh token") {
 		t.Errorf("login without offline_access: %s", r)
 	}
@@ -139,7 +140,7 @@ func TestExecute_AnExpiredTokenWithoutRefreshAsksForANewLogin(t *testing.T) {
 func TestExecute_TLSFlagsWarnWhereTheTokenIsAtRisk(t *testing.T) {
 	l := newLoanctl(t, nil)
 	l.env["LOANCTL_TOKEN"] = "not-a-real-token"
-	r := l.run(t, "get", "x", "--tls", "--insecure-skip-verify", "--query-addr", freeAddr(t))
+	r := l.run(t, "get", "x", "--tls", "--insecure-skip-verify", "--query-addr", systemtest.FreeAddr(t))
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "warning: --insecure-skip-verify: the query service's certificate is NOT checked") {
 		t.Errorf("--insecure-skip-verify: %s", r)
 	}

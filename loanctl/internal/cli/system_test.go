@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -29,16 +28,6 @@ func startSystem(t *testing.T) *system {
 	t.Helper()
 	s := systemtest.Start(t, systemtest.Config{})
 	return &system{issuer: s.Issuer, commandAddr: s.CommandGRPC, queryAddr: s.QueryGRPC, stop: s.Stop}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // loanctl runs loanctl in this process against a system, with its own
