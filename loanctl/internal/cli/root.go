@@ -4,9 +4,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -134,6 +137,9 @@ type app struct {
 	s   settings
 	dir string // loanctl's folder: token cache, state, config file
 	out output.Format
+	// issuer is the HTTP client of the calls to the issuer (discovery,
+	// tokens, revocation).
+	issuer *http.Client
 
 	mu           sync.Mutex
 	conns        []*grpc.ClientConn
@@ -169,7 +175,7 @@ are those of 'make run'.`,
 	pf.StringVarP(&a.s.output, "output", "o", string(output.Table), "output format: table, json or yaml")
 	pf.StringVar(&a.s.user, "user", "", "act as this logged-in user (default: the last one logged in at the issuer)")
 	pf.BoolVar(&a.s.tls, "tls", false, "connect to the services with TLS")
-	pf.StringVar(&a.s.caFile, "ca-file", "", "PEM file of the certificates to trust (with --tls; default: the system's)")
+	pf.StringVar(&a.s.caFile, "ca-file", "", "PEM file of the certificates to trust (with --tls): the services' instead of the system's, the issuer's beside them")
 	pf.BoolVar(&a.s.insecureSkipVerify, "insecure-skip-verify", false, "with --tls, accept ANY server certificate (unsafe: for test servers only)")
 	pf.DurationVar(&a.s.timeout, "timeout", 30*time.Second, "deadline of each call")
 	pf.VisitAll(func(f *pflag.Flag) {
@@ -259,6 +265,21 @@ func (a *app) configure(cmd *cobra.Command) error {
 		return usagef("--ca-file and --insecure-skip-verify need --tls")
 	}
 	a.s.issuerURL = strings.TrimSuffix(a.s.issuerURL, "/")
+	a.issuer = &http.Client{Timeout: a.s.timeout}
+	if a.s.caFile != "" {
+		// The issuer may be the lender's (signed by the same private CA as
+		// the services) or a public one: trust both.
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if pool, err = client.CertPool(pool, a.s.caFile); err != nil {
+			return err
+		}
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+		a.issuer.Transport = transport
+	}
 	return nil
 }
 

@@ -2,8 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +154,41 @@ func TestExecute_TLSFlagsWarnWhereTheTokenIsAtRisk(t *testing.T) {
 	}
 	if r := l.run(t, "get", "x", "--tls", "--ca-file", filepath.Join(t.TempDir(), "none.pem")); r.code != ExitFailure || !strings.Contains(r.stderr, "CA file") {
 		t.Errorf("a missing CA file: %s", r)
+	}
+}
+
+// An issuer served over HTTPS with a certificate of a private CA (the
+// lender's) is trusted through --ca-file, as the services are; without it,
+// login fails on the certificate.
+func TestExecute_TheIssuerIsTrustedThroughTheCAFile(t *testing.T) {
+	// httptest's certificate, valid for 127.0.0.1, signed by itself.
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	cert, caPEM := ts.TLS.Certificates[0], pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	ts.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "https://" + lis.Addr().String()
+	idp, err := identity.Start(tls.NewListener(lis, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
+		identity.Config{Issuer: issuer, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Shutdown(context.Background())
+	l := newLoanctl(t, &system{issuer: issuer, commandAddr: systemtest.FreeAddr(t), queryAddr: systemtest.FreeAddr(t)})
+
+	if r := l.run(t, "login", "--username", "ada", "--password", "ada"); r.code != ExitFailure || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("login at an issuer with a private CA's certificate, without --ca-file: %s", r)
+	}
+	if r := l.ok(t, "login", "--username", "ada", "--password", "ada", "--tls", "--ca-file", caFile); !strings.Contains(r.stdout, "Logged in at "+issuer+" as ada") {
+		t.Errorf("login with --ca-file: %s", r)
+	}
+	if r := l.ok(t, "logout", "--tls", "--ca-file", caFile); !strings.Contains(r.stdout, "Logged out ada") || r.stderr != "" {
+		t.Errorf("logout (revoking at the issuer) with --ca-file: %s", r)
 	}
 }

@@ -28,7 +28,7 @@ func (a *app) tokens() *tokenSource {
 	return a.token
 }
 
-func (a *app) httpClient() *http.Client { return &http.Client{Timeout: a.s.timeout} }
+func (a *app) httpClient() *http.Client { return a.issuer }
 
 func (t *tokenSource) get(ctx context.Context) (string, error) {
 	a := t.a

@@ -36,13 +36,9 @@ func Dial(addr string, t TLS, token TokenFunc) (*grpc.ClientConn, error) {
 	if t.Enabled {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user's explicit, warned choice
 		if t.CAFile != "" {
-			pem, err := os.ReadFile(t.CAFile)
+			pool, err := CertPool(x509.NewCertPool(), t.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA file %s: no PEM certificate in it", t.CAFile)
+				return nil, err
 			}
 			cfg.RootCAs = pool
 		}
@@ -59,6 +55,18 @@ func Dial(addr string, t TLS, token TokenFunc) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// CertPool adds the PEM certificates of caFile to pool.
+func CertPool(pool *x509.CertPool, caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
+	}
+	return pool, nil
 }
 
 // IsLoopback says whether addr's host is a loopback address or localhost,
