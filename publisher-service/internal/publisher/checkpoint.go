@@ -15,8 +15,9 @@ import (
 // checkpoints out of what it publishes.
 const CheckpointEventType = "PublisherCheckpoint"
 
-// checkpointsKept is the checkpoint stream's $maxCount: the latest is the
-// one read, the few before it are there for an operator's eyes.
+// checkpointsKept is the checkpoint stream's $maxCount: the furthest of
+// them is the one read (ReadCheckpoint), and they are there for an
+// operator's eyes.
 const checkpointsKept = 5
 
 // CheckpointStream is where the publisher to an exchange keeps its
@@ -43,21 +44,31 @@ func (c cursor) from() esdb.AllPosition {
 	return esdb.Position{Commit: c.pos.Commit, Prepare: c.pos.Prepare}
 }
 
-// ReadCheckpoint reads the last checkpoint saved in stream; ok is false
-// when there is none (start from the beginning of $all).
+// ReadCheckpoint reads the checkpoint saved in stream: the furthest of the
+// last few saved, not merely the last. A save whose call was given up (a
+// timeout) may still be written after a later one, out of order; the
+// checkpoint only ever moves forward, so the furthest is the right one. ok
+// is false when there is none (start from the beginning of $all).
 func ReadCheckpoint(ctx context.Context, es EventStore, stream string) (Position, bool, error) {
-	last, err := es.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	last, err := es.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, checkpointsKept)
 	if err != nil {
 		return Position{}, false, fmt.Errorf("read %s: %w", stream, err)
 	}
-	if len(last) == 0 || last[0].Event == nil {
-		return Position{}, false, nil
+	var furthest Position
+	found := false
+	for _, e := range last {
+		if e.Event == nil {
+			continue
+		}
+		var pos Position
+		if err := json.Unmarshal(e.Event.Data, &pos); err != nil {
+			return Position{}, false, fmt.Errorf("%s@%d: %w", stream, e.Event.EventNumber, err)
+		}
+		if !found || after(pos, furthest) {
+			furthest, found = pos, true
+		}
 	}
-	var pos Position
-	if err := json.Unmarshal(last[0].Event.Data, &pos); err != nil {
-		return Position{}, false, fmt.Errorf("%s@%d: %w", stream, last[0].Event.EventNumber, err)
-	}
-	return pos, true, nil
+	return furthest, found, nil
 }
 
 // saveCheckpoint appends a checkpoint; with setMaxCount (a process's first

@@ -350,7 +350,9 @@ func (p *Publisher) maybeSave(ctx context.Context) {
 	if time.Since(p.lastSave) < p.cfg.CheckpointInterval && (p.unsaved < p.cfg.CheckpointEvents || p.saveFailed) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, saveTimeout)
+	// Not cut short by a stop: a save abandoned on the client may still be
+	// written later, after the save at stop.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
 	p.save(ctx)
 }

@@ -112,7 +112,7 @@ func TestPublisher_RestartGoesOnAfterTheCheckpoint(t *testing.T) {
 	first.stop(t)
 	saved, ok, err := publisher.ReadCheckpoint(t.Context(), e.conn, publisher.CheckpointStream(e.exchange))
 	if last := want[len(want)-1].Position.Commit; err != nil || !ok || saved.Commit < last {
-		t.Fatalf("after a clean stop the checkpoint is %+v (found %v, %v); want %d or later", saved, ok, err, last)
+		t.Fatalf("after a clean stop the checkpoint is %+v (found %v, %v); want %d or later; the publisher's stats %+v", saved, ok, err, last, first.p.Stats())
 	}
 
 	publishertest.AppendLifecycles(t, e.client, g, 30)

@@ -291,7 +291,11 @@ func (p *Publisher) drain(w *window) {
 	timer := time.NewTimer(p.cfg.StopTimeout)
 	defer timer.Stop()
 	for {
-		if err := p.retire(w); err != nil || w.len() == 0 {
+		if err := p.retire(w); err != nil {
+			p.log.Warn("publisher: stopping without every confirm", "error", err, "unconfirmed", w.events)
+			return
+		}
+		if w.len() == 0 {
 			return
 		}
 		select {
