@@ -270,6 +270,23 @@ await journey('phone: the application page on a small screen', null, async () =>
   await phone.context().close();
 });
 
+const omar = await newUserPage('omar');
+await journey('operations: omar reads the desk and an application awaiting review, and is offered no decision', omar, async () => {
+  await signIn(omar, 'omar');
+  check(new URL(omar.url()).pathname === '/desk', `omar lands on ${omar.url()}, want /desk`);
+  // max's own application still awaits review (his approval was refused).
+  const row = omar.locator('table.applications tbody tr').first();
+  await row.waitFor();
+  await row.getByRole('link').click();
+  await omar.waitForURL(/\/applications\/[0-9a-f-]{36}/);
+  await statusNow(omar, 'pending_review').waitFor();
+  await omar.getByText('Waiting for a loan officer to decide.').waitFor();
+  check(await omar.getByRole('button', { name: 'Approve' }).count() === 0, 'ops is offered to approve');
+  check(await omar.getByRole('button', { name: 'Deny' }).count() === 0, 'ops is offered to deny');
+  await omar.locator('.timeline-entry[data-event-type="LoanRequested"] .actor', { hasText: 'max' }).waitFor();
+  await screenshot(omar, 'ops-application', 'omar (ops) reading an application awaiting review: its timeline, no decision offered');
+});
+
 const ana = await newUserPage('ana');
 await journey('analyst: the funnel and the daily amounts as charts, with their tables', ana, async () => {
   await signIn(ana, 'ana');
