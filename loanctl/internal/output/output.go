@@ -48,40 +48,58 @@ var marshal = protojson.MarshalOptions{Multiline: true, Indent: "  "}
 // Message prints a message; table writes it as a table when that is the
 // format.
 func (p Printer) Message(m proto.Message, table func(w io.Writer) error) error {
-	switch p.Format {
-	case JSON:
-		b, err := marshal.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(p.W, "%s\n", b)
-		return err
-	case YAML:
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			return err
-		}
-		return writeYAML(p.W, b)
-	default:
-		return table(p.W)
-	}
+	return p.print(protoJSON(m), false, table)
 }
 
 // Value prints a value that is not a message (encoding/json tags name its
 // fields in both JSON and YAML).
 func (p Printer) Value(v any, table func(w io.Writer) error) error {
+	return p.print(func(indent bool) ([]byte, error) {
+		if indent {
+			return json.MarshalIndent(v, "", "  ")
+		}
+		return json.Marshal(v)
+	}, false, table)
+}
+
+// Item prints one item of a stream (watch): a JSON line, a YAML document
+// after "---", or a table row.
+func (p Printer) Item(m proto.Message, row func(w io.Writer) error) error {
+	return p.print(protoJSON(m), true, row)
+}
+
+// protoJSON encodes m as the API's JSON, indented or on one line.
+func protoJSON(m proto.Message) func(indent bool) ([]byte, error) {
+	return func(indent bool) ([]byte, error) {
+		if indent {
+			return marshal.Marshal(m)
+		}
+		return protojson.Marshal(m)
+	}
+}
+
+// print writes a value in the printer's format: JSON (indented, or a line
+// of its own for a stream's item), YAML (converted from the JSON, so both
+// name fields alike; a stream's item a document of its own), or what table
+// writes.
+func (p Printer) print(encode func(indent bool) ([]byte, error), item bool, table func(w io.Writer) error) error {
 	switch p.Format {
 	case JSON:
-		b, err := json.MarshalIndent(v, "", "  ")
+		b, err := encode(!item)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(p.W, "%s\n", b)
 		return err
 	case YAML:
-		b, err := json.Marshal(v)
+		b, err := encode(false)
 		if err != nil {
 			return err
+		}
+		if item {
+			if _, err := fmt.Fprintln(p.W, "---"); err != nil {
+				return err
+			}
 		}
 		return writeYAML(p.W, b)
 	default:
@@ -135,29 +153,4 @@ func Row(w io.Writer, cells ...any) {
 		fmt.Fprint(w, c)
 	}
 	fmt.Fprintln(w)
-}
-
-// Item prints one item of a stream (watch): a JSON line, a YAML document
-// after "---", or a table row.
-func (p Printer) Item(m proto.Message, row func(w io.Writer) error) error {
-	switch p.Format {
-	case JSON:
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(p.W, "%s\n", b)
-		return err
-	case YAML:
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintln(p.W, "---"); err != nil {
-			return err
-		}
-		return writeYAML(p.W, b)
-	default:
-		return row(p.W)
-	}
 }
