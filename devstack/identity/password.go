@@ -68,7 +68,7 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	req := &tokenRequest{
+	req := &grant{
 		subject:  u.subject,
 		clientID: c.id,
 		audience: []string{p.cfg.Audience},
@@ -97,10 +97,7 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if slices.Contains(req.scopes, oidc.ScopeOfflineAccess) {
-		resp.RefreshToken = p.storage.refresh.begin(grant{
-			subject: req.subject, clientID: req.clientID, scopes: req.scopes, audience: req.audience,
-			amr: req.amr, authTime: req.authTime,
-		})
+		resp.RefreshToken = p.storage.refresh.begin(*req)
 	}
 	p.logger.Info("identity: token issued", "grant_type", grantPassword, "client_id", c.id, "sub", u.subject,
 		"refresh_token", resp.RefreshToken != "")

@@ -250,40 +250,27 @@ func (s *storage) deleteLocked(id string) {
 
 // ---- tokens ----
 
-// tokenRequest is a token asked for by the password or client_credentials
-// grant (op.TokenRequest and op.IDTokenRequest).
-type tokenRequest struct {
-	subject  string
-	clientID string
-	audience []string
-	scopes   []string
-	amr      []string
-	authTime time.Time
-}
-
-func (t *tokenRequest) GetSubject() string     { return t.subject }
-func (t *tokenRequest) GetAudience() []string  { return t.audience }
-func (t *tokenRequest) GetScopes() []string    { return t.scopes }
-func (t *tokenRequest) GetClientID() string    { return t.clientID }
-func (t *tokenRequest) GetAMR() []string       { return t.amr }
-func (t *tokenRequest) GetAuthTime() time.Time { return t.authTime }
+// A *grant is also the token request of the password and
+// client_credentials grants (op.TokenRequest and op.IDTokenRequest).
+func (g *grant) GetSubject() string     { return g.subject }
+func (g *grant) GetAudience() []string  { return g.audience }
+func (g *grant) GetScopes() []string    { return g.scopes }
+func (g *grant) GetClientID() string    { return g.clientID }
+func (g *grant) GetAMR() []string       { return g.amr }
+func (g *grant) GetAuthTime() time.Time { return g.authTime }
 
 // refreshRequest is a refresh_token grant (op.RefreshTokenRequest): what
 // the login granted, and the scopes of this refresh, which op checks are
 // among them.
 type refreshRequest struct {
-	granted grant
-	scopes  []string
+	grant
+	scopes []string
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetSubject() string               { return r.granted.subject }
-func (r *refreshRequest) GetAudience() []string            { return r.granted.audience }
+// GetScopes is this refresh's scopes; the other getters are the grant's.
 func (r *refreshRequest) GetScopes() []string              { return r.scopes }
-func (r *refreshRequest) GetClientID() string              { return r.granted.clientID }
-func (r *refreshRequest) GetAMR() []string                 { return r.granted.amr }
-func (r *refreshRequest) GetAuthTime() time.Time           { return r.granted.authTime }
 func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 
 // CreateAccessToken gives the token its ID (jti) and expiry; op signs it.
@@ -333,7 +320,7 @@ func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (o
 		s.logger.Warn("identity: refresh refused: the user is disabled or no longer in the directory", "client_id", g.clientID, "sub", g.subject)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user is disabled or no longer exists")
 	}
-	return &refreshRequest{granted: g, scopes: slices.Clone(g.scopes)}, nil
+	return &refreshRequest{grant: g, scopes: slices.Clone(g.scopes)}, nil
 }
 
 // refreshTokenIDPrefix marks the token IDs GetRefreshTokenInfo gives for
@@ -481,7 +468,7 @@ func (s *storage) ClientCredentials(_ context.Context, id, secret string) (op.Cl
 
 func (s *storage) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
 	s.logger.Info("identity: issuing a token", "grant_type", grantClientCredentials, "client_id", id, "sub", id)
-	return &tokenRequest{
+	return &grant{
 		subject:  id,
 		clientID: id,
 		audience: []string{s.audience},
