@@ -2,7 +2,6 @@ package check
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -220,18 +219,7 @@ func get(u, bearer string) (int, string, error) {
 
 func postStatus(t *testing.T, u, bearer, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewBufferString(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return send(t, http.MethodPost, u, bearer, body, "", "")
 }
 
 func post(t *testing.T, u, bearer, body string) {
@@ -253,6 +241,8 @@ func getWith(t *testing.T, u, bearer, header, value string) (int, string) {
 	return send(t, http.MethodGet, u, bearer, "", header, value)
 }
 
+// send sends a request with the bearer token and, when header is not "",
+// one more header.
 func send(t *testing.T, method, u, bearer, body, header, value string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
@@ -260,7 +250,9 @@ func send(t *testing.T, method, u, bearer, body, header, value string) (int, str
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+bearer)
-	req.Header.Set(header, value)
+	if header != "" {
+		req.Header.Set(header, value)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

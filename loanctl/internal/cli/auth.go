@@ -196,6 +196,9 @@ and still forgets the tokens.`,
 // effort: a failure is a warning, as forgetting the tokens still protects
 // this machine's user.
 func (a *app) revoke(ctx context.Context, entries []auth.Entry) {
+	notRevoked := func(e auth.Entry, err error) {
+		a.warnf("%s's login not revoked at the issuer (%v); its refresh token stays valid there until it expires", e.User, err)
+	}
 	var p *auth.Provider
 	for _, e := range entries {
 		if e.RefreshToken == "" {
@@ -204,12 +207,12 @@ func (a *app) revoke(ctx context.Context, entries []auth.Entry) {
 		if p == nil {
 			var err error
 			if p, err = auth.Discover(ctx, a.httpClient(), e.Issuer); err != nil {
-				fmt.Fprintf(a.o.Stderr, "loanctl: warning: %s's login not revoked at the issuer (%v); its refresh token stays valid there until it expires\n", e.User, err)
+				notRevoked(e, err)
 				return
 			}
 		}
 		if err := p.Revoke(ctx, e.ClientID, e.RefreshToken); err != nil {
-			fmt.Fprintf(a.o.Stderr, "loanctl: warning: %s's login not revoked at the issuer (%v); its refresh token stays valid there until it expires\n", e.User, err)
+			notRevoked(e, err)
 		}
 	}
 }

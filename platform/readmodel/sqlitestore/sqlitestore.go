@@ -209,10 +209,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	if err := enableWAL(ctx, dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages), cfg.busyTimeout); err != nil {
+	s := &Store{ckptDSN: dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages)}
+	if err := enableWAL(ctx, s.ckptDSN, cfg.busyTimeout); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	s := &Store{ckptDSN: dsn(abs, cfg, checkpointCacheKiB, WALCheckpointPages)}
 	if s.writes, err = openPool(ctx, dsn(abs, cfg, cfg.writeCacheKiB, writerCheckpointPages), 1); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: writer: %w", path, err)
 	}
